@@ -1,0 +1,224 @@
+/**
+ * The `serve-here` command: parse flags, check the root, start the server, print the banner and
+ * the request log, stop cleanly on Ctrl+C or SIGTERM.
+ */
+import { readFileSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs, styleText } from "node:util";
+import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type ServerOptions } from "./server.js";
+
+const DEFAULT_PORT = 8000;
+/** Without `--port`, a busy 8000 moves to the next free port up to 8020. */
+const PORT_FALLBACK = 20;
+
+const HELP = `Usage: serve-here [ROOT] [options]
+
+Serve the files under ROOT (default: the current folder) over HTTP.
+
+Options:
+  -p, --port N           port to listen on; 0 picks any free port
+                         (default: 8000, or the next free one up to 8020)
+  -b, --bind ADDR        address to listen on (default: all interfaces); also --host
+  -d, --directory ROOT   the folder to serve, like the ROOT argument
+      --dotfiles         serve and list names that start with "."
+      --follow-symlinks  serve symlinks that lead outside ROOT
+      --no-listing       answer 404 for folders without index.html instead of listing them
+      --cors             send Access-Control-Allow-Origin: * and answer preflights
+  -H, --header "N: V"    add a header to every response (repeatable)
+      --cache SECONDS    send Cache-Control: max-age=SECONDS (default: no-cache)
+  -q, --quiet            do not log requests
+  -h, --help             show this help
+  -v, --version          show the version
+
+Examples:
+  serve-here                      serve this folder on port 8000
+  serve-here site -p 3000         serve ./site on port 3000
+  serve-here -b 127.0.0.1         only this machine may connect
+`;
+
+/** A mistake in how the command was called: exit status 2, like other Unix tools. */
+class UsageError extends Error {}
+
+interface CliPlan {
+  root: string;
+  /** True when the user named the port: then a busy port is an error, not a reason to move. */
+  portGiven: boolean;
+  quiet: boolean;
+  options: ServerOptions;
+}
+
+type Parsed = { kind: "help" } | { kind: "version" } | { kind: "run"; plan: CliPlan };
+
+/** Turns argv into a plan, or throws UsageError. Touches nothing on disk or network. */
+export function parseCommandLine(argv: string[]): Parsed {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        port: { type: "string", short: "p" },
+        bind: { type: "string", short: "b" },
+        host: { type: "string" },
+        directory: { type: "string", short: "d" },
+        dotfiles: { type: "boolean" },
+        "follow-symlinks": { type: "boolean" },
+        "no-listing": { type: "boolean" },
+        cors: { type: "boolean" },
+        header: { type: "string", short: "H", multiple: true },
+        cache: { type: "string" },
+        quiet: { type: "boolean", short: "q" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+
+  if (positionals.length > 1) throw new UsageError(`expected one ROOT, got ${positionals.length}: ${positionals.join(" ")}`);
+  if (positionals.length === 1 && values.directory !== undefined) throw new UsageError("give ROOT either as an argument or with --directory, not both");
+  if (values.bind !== undefined && values.host !== undefined) throw new UsageError("give --bind or --host, not both");
+  const root = positionals[0] ?? values.directory ?? ".";
+  const host = values.bind ?? values.host;
+  if (host !== undefined && host.trim() === "") throw new UsageError("--bind needs an address");
+
+  const port = values.port === undefined ? DEFAULT_PORT : parseInteger("--port", values.port, 0, 65535);
+  const cacheSeconds = values.cache === undefined ? undefined : parseInteger("--cache", values.cache, 0, 2 ** 31 - 1);
+  const headers = parseHeaderFlags(values.header ?? []);
+
+  return {
+    kind: "run",
+    plan: {
+      root,
+      portGiven: values.port !== undefined,
+      quiet: values.quiet ?? false,
+      options: {
+        root,
+        port,
+        portFallback: values.port === undefined ? PORT_FALLBACK : 0,
+        host,
+        dotfiles: values.dotfiles ?? false,
+        followSymlinks: values["follow-symlinks"] ?? false,
+        listing: !(values["no-listing"] ?? false),
+        cors: values.cors ?? false,
+        headers,
+        cacheSeconds,
+      },
+    },
+  };
+}
+
+function parseInteger(flag: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${text}"`);
+  return Number(text);
+}
+
+/** `-H "Name: value"` flags into a header record, each checked the way Node would check it. */
+function parseHeaderFlags(flags: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const flag of flags) {
+    const colon = flag.indexOf(":");
+    if (colon <= 0) throw new UsageError(`--header must look like "Name: value", not "${flag}"`);
+    headers[flag.slice(0, colon).trim()] = flag.slice(colon + 1).trim();
+  }
+  try {
+    validateExtraHeaders(headers);
+  } catch (error) {
+    throw new UsageError(`--header: ${(error as Error).message}`);
+  }
+  return headers;
+}
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+/** Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
+function makePainter(stream: NodeJS.WriteStream) {
+  const enabled = stream.isTTY === true && !process.env.NO_COLOR;
+  return (format: Parameters<typeof styleText>[0], text: string) => (enabled ? styleText(format, text) : text);
+}
+
+/** The root as a person would recognise it: `.`, `./site`, or an absolute path outside the cwd. */
+function displayRoot(root: string): string {
+  const relative = path.relative(process.cwd(), path.resolve(root));
+  if (relative === "") return ".";
+  if (relative.startsWith("..") || path.isAbsolute(relative)) return path.resolve(root);
+  return `.${path.sep}${relative}`;
+}
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`serve-here: ${message}\n`);
+  return code;
+}
+
+/** Runs the command; resolves with an exit code for errors, or keeps serving until a signal. */
+export async function main(argv: string[]): Promise<number | undefined> {
+  let parsed: Parsed;
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    return fail(`${error.message}\nTry 'serve-here --help'.`, 2);
+  }
+  if (parsed.kind === "help") {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (parsed.kind === "version") {
+    process.stdout.write(`serve-here ${readVersion()}\n`);
+    return 0;
+  }
+  const { plan } = parsed;
+
+  const rootStats = await stat(plan.root).catch(() => null);
+  if (!rootStats) return fail(`${plan.root}: no such folder`, 1);
+  if (!rootStats.isDirectory()) return fail(`${plan.root}: not a folder`, 1);
+
+  const paint = makePainter(process.stdout);
+  const onResponse = plan.quiet ? undefined : (entry: AccessLogEntry) => process.stdout.write(colourLogLine(entry, paint) + "\n");
+
+  let started;
+  try {
+    started = await startServer({ ...plan.options, onResponse });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const port = plan.options.port;
+    if (code === "EADDRINUSE") return fail(plan.portGiven ? `port ${port} is already in use` : `ports ${port} to ${port! + PORT_FALLBACK} are all in use; choose one with --port`, 1);
+    if (code === "EACCES") return fail(`not allowed to listen on port ${port} (ports below 1024 need privileges)`, 1);
+    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN") return fail(`cannot listen on ${plan.options.host}: no such local address`, 1);
+    return fail(`cannot start: ${(error as Error).message}`, 1);
+  }
+
+  const lines = [`Serving ${displayRoot(plan.root)} at ${paint(["cyan", "bold"], started.url)}`];
+  if (!plan.portGiven && started.port !== plan.options.port) lines.push(paint("yellow", `  (port ${plan.options.port} is in use, so this is ${started.port})`));
+  lines.push(`  Local:    ${started.url}`);
+  for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
+  lines.push(paint("dim", "Press Ctrl+C to stop."));
+  process.stdout.write(lines.join("\n") + "\n");
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1); // a second Ctrl+C means now
+    stopping = true;
+    if (!plan.quiet) process.stdout.write(`\n${signal}: finishing open responses, then stopping.\n`);
+    void started.close(3000).then(() => process.exit(0));
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  return undefined;
+}
+
+function colourLogLine(entry: AccessLogEntry, paint: ReturnType<typeof makePainter>): string {
+  const line = formatLogLine(entry);
+  if (entry.status >= 500) return paint("red", line);
+  if (entry.status >= 400) return paint("yellow", line);
+  return line;
+}

@@ -1,0 +1,207 @@
+/**
+ * Test helpers: a real server on a real socket (port 0), real files in temporary folders, raw
+ * requests over `net` where a client library would normalise the path away, and the real binary.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TestContext } from "node:test";
+import { startServer, type ServerOptions, type StartedServer } from "../src/server.js";
+
+/** The repository's root, from `dist/test/` where the compiled tests run. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const BIN = path.join(PROJECT_ROOT, "bin", "serve-here.js");
+export const FIXTURES = path.join(PROJECT_ROOT, "fixtures");
+
+/** A file tree to build: a string is file content, an object a folder, `{ symlink }` a link. */
+export type Tree = { [name: string]: string | Buffer | Tree | { symlink: string } };
+
+function isSymlinkSpec(value: unknown): value is { symlink: string } {
+  return typeof value === "object" && value !== null && !Buffer.isBuffer(value) && "symlink" in value;
+}
+
+export function buildTree(dir: string, tree: Tree): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, value] of Object.entries(tree)) {
+    const target = path.join(dir, name);
+    if (typeof value === "string" || Buffer.isBuffer(value)) writeFileSync(target, value);
+    else if (isSymlinkSpec(value)) symlinkSync(value.symlink, target);
+    else buildTree(target, value);
+  }
+}
+
+/** A fresh temporary folder (real path), removed after the test. */
+export function tempDir(t: TestContext, tree: Tree = {}): string {
+  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), "serve-here-test-")));
+  buildTree(dir, tree);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts serve-here on 127.0.0.1 and an ephemeral port; closed after the test. */
+export async function serve(t: TestContext, options: ServerOptions): Promise<StartedServer & { base: string }> {
+  const started = await startServer({ port: 0, host: "127.0.0.1", ...options });
+  t.after(() => started.close(100));
+  return { ...started, base: `http://127.0.0.1:${started.port}` };
+}
+
+export interface SimpleResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/**
+ * One request with `node:http`, which sends the path exactly as given (no normalisation of `..`
+ * or `%2e`). A fresh connection each time, closed afterwards.
+ */
+export function request(port: number, target: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<SimpleResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path: target, method: options.method ?? "GET", headers: options.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export interface RawResponse {
+  /** Everything the server sent before closing. */
+  raw: Buffer;
+  status: number;
+  headers: Map<string, string>;
+  body: Buffer;
+}
+
+/**
+ * Sends bytes exactly as written over a plain socket and reads until the server closes (send
+ * `Connection: close`). For targets no client library would send: `..`, `\`, NUL, absolute-form.
+ */
+export function rawRequest(port: number, text: string | Buffer, timeoutMs = 5000): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close within ${timeoutMs} ms; got: ${Buffer.concat(chunks).toString("latin1").slice(0, 200)}`));
+    }, timeoutMs);
+    socket.on("data", (c) => chunks.push(c));
+    socket.on("error", () => {}); // a reset after the answer is still an answer
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(parseRawResponse(Buffer.concat(chunks)));
+    });
+    socket.write(text);
+  });
+}
+
+export function parseRawResponse(raw: Buffer): RawResponse {
+  const headEnd = raw.indexOf("\r\n\r\n");
+  const head = raw.subarray(0, headEnd === -1 ? raw.length : headEnd).toString("latin1");
+  const [statusLine = "", ...lines] = head.split("\r\n");
+  const headers = new Map<string, string>();
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
+  }
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
+  return { raw, status, headers, body: headEnd === -1 ? Buffer.alloc(0) : raw.subarray(headEnd + 4) };
+}
+
+/** `GET target` over a raw socket, the target byte for byte as given. */
+export function rawGet(port: number, target: string, extraHeaders = ""): Promise<RawResponse> {
+  return rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extraHeaders}Connection: close\r\n\r\n`);
+}
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real binary to completion (for --help, errors and the like). */
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? PROJECT_ROOT, env: { ...process.env, ...options.env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c));
+    child.stderr.on("data", (c: Buffer) => (stderr += c));
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 10_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+export interface RunningCli {
+  child: ChildProcessWithoutNullStreams;
+  /** The URL from the banner's first line. */
+  url: string;
+  port: number;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when the process exits. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the real binary and waits for its banner; killed after the test if still running. */
+export function startCli(t: TestContext, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: string[] } = {}): Promise<RunningCli> {
+  const command = options.command ?? [process.execPath];
+  const child = spawn(command[0]!, [...command.slice(1), BIN, ...args], { cwd: options.cwd ?? PROJECT_ROOT, env: { ...process.env, ...options.env } });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (c: Buffer) => (out += c));
+  child.stderr.on("data", (c: Buffer) => (err += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 10 s; stdout: ${out}; stderr: ${err}`)), 10_000);
+    const onData = () => {
+      const match = /at (http:\/\/\S+?:(\d+)\/)/.exec(out);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout.off("data", onData);
+      resolve({ child, url: match[1]!, port: Number(match[2]), stdout: () => out, stderr: () => err, exited });
+    };
+    child.stdout.on("data", onData);
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before the banner; stdout: ${out}; stderr: ${err}`));
+    });
+  });
+}
+
+/** Open file descriptors of this process (Linux), to prove none leak. */
+export function openDescriptorCount(pid: number | "self" = "self"): number {
+  return (readdirSafe(`/proc/${pid}/fd`) ?? []).length;
+}
+
+function readdirSafe(dir: string): string[] | null {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return null;
+  }
+}
+
+/** Waits until `check` holds, polling; throws with `message` after `timeoutMs`. */
+export async function eventually(check: () => boolean | Promise<boolean>, message: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(message);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
