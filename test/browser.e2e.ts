@@ -1,0 +1,94 @@
+/**
+ * The listing as a person uses it: a real Chromium (Debian's, driven by playwright-core) opens a
+ * folder full of awkward names, follows every link and must land on the right file. Run by
+ * `npm run test:browser` (CI installs Chromium first); the chromium path can be set with CHROMIUM.
+ */
+import assert from "node:assert/strict";
+import { existsSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { chromium, type Browser } from "playwright-core";
+import { serve, tempDir } from "./helpers.js";
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const ODD_NAMES = [
+  "hello world.txt",
+  "100% real.txt",
+  "%41 literal.txt",
+  "#hash.txt",
+  "what?.txt",
+  "a&b.txt",
+  "<tag>.txt",
+  `quote"s.txt`,
+  "it's.txt",
+  "ünïcödé ✓.txt",
+  "日本語.txt",
+  "emoji 🎉.txt",
+];
+
+async function launch(): Promise<Browser> {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+test("every link in a listing of awkward names opens the right file in Chromium", async (t) => {
+  const root = tempDir(t, { "odd folder #1": { "inside.txt": "inside the odd folder" } });
+  for (const name of ODD_NAMES) writeFileSync(path.join(root, name), `content of ${name}`);
+  // Linux allows names that are not UTF-8; the link must carry the raw bytes.
+  writeFileSync(Buffer.concat([Buffer.from(root + "/"), Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0xe9, 0x2e, 0x74, 0x78, 0x74])]), "latin-1 name");
+  const server = await serve(t, { root });
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+
+  await page.goto(server.url);
+  assert.equal(await page.title(), "Directory listing for /");
+  const links = await page.$$eval("td.name a", (anchors) => anchors.map((a) => a.textContent ?? ""));
+  for (const name of ODD_NAMES) assert.ok(links.includes(name), `listing shows ${name}`);
+
+  for (const name of ODD_NAMES) {
+    await page.goto(server.url);
+    await Promise.all([page.waitForURL((url) => url.pathname !== "/"), page.getByText(name, { exact: true }).click()]);
+    assert.equal(await page.textContent("body"), `content of ${name}`, `clicking ${name}`);
+  }
+
+  await page.goto(server.url);
+  await Promise.all([page.waitForURL((url) => url.pathname !== "/"), page.getByText("latin\uFFFD.txt", { exact: true }).click()]);
+  assert.equal(await page.textContent("body"), "latin-1 name");
+
+  await page.goto(server.url);
+  await Promise.all([page.waitForURL((url) => url.pathname !== "/"), page.getByText("odd folder #1/", { exact: true }).click()]);
+  assert.equal(await page.title(), "Directory listing for /odd folder #1/");
+  await Promise.all([page.waitForURL((url) => url.pathname.endsWith(".txt")), page.getByText("inside.txt", { exact: true }).click()]);
+  assert.equal(await page.textContent("body"), "inside the odd folder");
+  await page.goBack();
+  await Promise.all([page.waitForURL((url) => url.pathname === "/"), page.getByText("../", { exact: true }).click()]);
+  assert.equal(await page.title(), "Directory listing for /");
+});
+
+test("a folder link without its slash is redirected, so the page's relative links work", async (t) => {
+  const root = tempDir(t, { site: { "index.html": '<link rel="stylesheet" href="style.css"><h1>Site</h1>', "style.css": "h1 { color: rgb(1, 2, 3); }" } });
+  const server = await serve(t, { root });
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`${server.url}site`);
+  assert.equal(new URL(page.url()).pathname, "/site/");
+  assert.equal(await page.$eval("h1", (h) => getComputedStyle(h).color), "rgb(1, 2, 3)");
+});
+
+test("the listing fits a phone screen without horizontal scrolling", async (t) => {
+  const long = "a-very-long-file-name-without-any-spaces-that-would-push-the-table-sideways-on-a-phone.txt";
+  const root = tempDir(t, { [long]: "x", "short.txt": "y" });
+  const server = await serve(t, { root });
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
+  await page.goto(server.url);
+  const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
+  assert.ok(scrollWidth <= clientWidth, `page is ${scrollWidth}px wide in a ${clientWidth}px viewport`);
+});
