@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import { constants as fsConstants, type Stats } from "node:fs";
 import { open, readdir, realpath, stat, type FileHandle } from "node:fs/promises";
 import http, { type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -774,7 +775,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       res.once("close", () => {
         onResponse({
           time: new Date(),
-          client: clientAddress(req),
+          client: clientAddress(req.socket),
           method: req.method ?? "-",
           url: req.url ?? "",
           status: res.statusCode,
@@ -868,9 +869,8 @@ function optionsHeaders(req: IncomingMessage, policy: Policy): Record<string, st
 }
 
 /** The peer's address, without the `::ffff:` an IPv4 client gets on a dual-stack socket. */
-function clientAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? "-";
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
+function clientAddress(socket: { remoteAddress?: string | undefined }): string {
+  return (socket.remoteAddress ?? "-").replace(/^::ffff:/, "");
 }
 
 function defaultOnError(error: unknown, req: IncomingMessage): void {
@@ -932,6 +932,7 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
     if (!socket.writable || error.code === "ECONNRESET") return socket.destroy();
     const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    options.onResponse?.({ time: new Date(), client: clientAddress(socket as Socket), method: "-", url: `(${error.code ?? "bad request"})`, status, bytes: 0, ms: 0, completed: true });
   });
 
   const firstPort = options.port ?? 8000;
@@ -999,8 +1000,11 @@ function closeGracefully(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => server.closeAllConnections(), graceMs);
     timer.unref();
+    // A keep-alive socket goes idle when its response ends; close each as soon as it does.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(sweep);
       resolve();
     });
     server.closeIdleConnections();
