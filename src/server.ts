@@ -124,7 +124,10 @@ function resolveTargetPath(rawTarget: string, dotfiles: boolean): TargetPath {
   // Absolute-form (`GET http://host/x HTTP/1.1`, RFC 9112 §3.2.2): keep only the path and query.
   let target = rawTarget;
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
-  if (scheme) target = target.slice(scheme[0].length) || "/";
+  if (scheme) {
+    target = target.slice(scheme[0].length);
+    if (!target.startsWith("/")) target = "/" + target; // an empty path is "/" (RFC 3986 §6.2.3)
+  }
   if (!target.startsWith("/")) return { kind: "refuse", status: 400, reason: "target is not a path" };
 
   const queryAt = target.search(/[?#]/);
@@ -147,7 +150,9 @@ function resolveTargetPath(rawTarget: string, dotfiles: boolean): TargetPath {
     }
     segments.push(segment);
   }
-  const slash = bytes.length > 0 && bytes[bytes.length - 1] === SLASH;
+  // `/dir/`, `/dir/.` and `/dir/%2e` all name the folder itself (RFC 3986 §5.2.4).
+  const last = bytes.subarray(bytes.lastIndexOf(SLASH) + 1);
+  const slash = last.length === 0 || (last.length === 1 && last[0] === DOT);
   return { kind: "path", segments, slash, query, utf8: isUtf8(bytes) };
 }
 
@@ -229,8 +234,13 @@ function statusForError(error: unknown): number {
   return (code && STATUS_FOR_FS_ERROR[code]) || 500;
 }
 
-interface OpenEntry {
+/** What a path inside the root turned out to be. A file comes open; a folder needs no descriptor. */
+type Found = OpenFile | { kind: "folder"; fsPath: Buffer };
+
+interface OpenFile {
+  kind: "file";
   handle: FileHandle;
+  /** From fstat: size and mtime belong to the very file we read. */
   stats: Stats;
   /** The path that was opened: the real path, unless symlinks may leave the root. */
   fsPath: Buffer;
@@ -250,32 +260,36 @@ function isInsideRoot(real: Buffer, policy: Policy): boolean {
 }
 
 /**
- * Opens what the segments name. Symlinks are judged by where they lead: the real path must lie
- * inside the real root (plus a separator), unless `followSymlinks`. The file is opened by that real
- * path with O_NONBLOCK, so a FIFO in the root cannot block a thread, and then fstat'ed, so size and
- * type belong to the very file we read.
+ * Finds what the segments name. Symlinks are judged by where they lead: the real path must lie
+ * inside the real root (plus a separator), unless `followSymlinks`. Only a regular file is opened
+ * (FIFOs, sockets and devices never are: opening one can block or have side effects), by its real
+ * path and with O_NONBLOCK in case it was swapped for a FIFO since the stat; then it is fstat'ed.
  */
-async function openInsideRoot(segments: readonly Buffer[], policy: Policy): Promise<OpenEntry> {
+async function findInsideRoot(segments: readonly Buffer[], policy: Policy): Promise<Found> {
   let fsPath = joinBytes(policy.rootReal, segments);
   if (!policy.followSymlinks) {
     fsPath = await realpath(fsPath, { encoding: "buffer" });
     if (!isInsideRoot(fsPath, policy)) throw new HttpRefusal(404);
   }
+  const before = await stat(fsPath);
+  if (before.isDirectory()) return { kind: "folder", fsPath };
+  if (!before.isFile()) throw new HttpRefusal(404);
   const handle = await open(fsPath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   try {
     const stats = await handle.stat();
-    if (!stats.isFile() && !stats.isDirectory()) throw new HttpRefusal(404); // FIFOs, sockets, devices
-    return { handle, stats, fsPath };
+    if (!stats.isFile()) throw new HttpRefusal(404);
+    return { kind: "file", handle, stats, fsPath };
   } catch (error) {
     await handle.close();
     throw error;
   }
 }
 
-/** Like `openInsideRoot`, but a missing entry is `null` rather than an error. */
-async function openIfPresent(segments: readonly Buffer[], policy: Policy): Promise<OpenEntry | null> {
+/** The regular file the segments name, or null when there is none (missing, a folder, a FIFO…). */
+async function openFileIfPresent(segments: readonly Buffer[], policy: Policy): Promise<OpenFile | null> {
   try {
-    return await openInsideRoot(segments, policy);
+    const found = await findInsideRoot(segments, policy);
+    return found.kind === "file" ? found : null;
   } catch (error) {
     if (statusForError(error) === 404) return null;
     throw error;
@@ -550,7 +564,7 @@ function fileHeaders(v: Validators, policy: Policy): Record<string, string> {
 }
 
 /** The reply for an open regular file: conditionals first, then ranges. Takes over the handle. */
-function fileReply(req: IncomingMessage, entry: OpenEntry, policy: Policy): Reply {
+function fileReply(req: IncomingMessage, entry: OpenFile, policy: Policy): Reply {
   const { handle, stats } = entry;
   const v = validatorsFor(stats);
   const common = fileHeaders(v, policy);
@@ -662,11 +676,10 @@ function handleOf(body: Body): FileHandle | null {
 const INDEX_NAMES = [Buffer.from("index.html"), Buffer.from("index.htm")];
 
 /** `index.html`, then `index.htm` (a folder of that name does not count); null when neither. */
-async function openIndex(segments: readonly Buffer[], policy: Policy): Promise<OpenEntry | null> {
+async function openIndex(segments: readonly Buffer[], policy: Policy): Promise<OpenFile | null> {
   for (const name of INDEX_NAMES) {
-    const entry = await openIfPresent([...segments, name], policy);
-    if (entry?.stats.isFile()) return entry;
-    await entry?.handle.close();
+    const file = await openFileIfPresent([...segments, name], policy);
+    if (file) return file;
   }
   return null;
 }
@@ -713,30 +726,26 @@ async function listingReply(target: Extract<TargetPath, { kind: "path" }>, dirPa
 
 /** Answers a GET or HEAD for a path. Throws fs errors and refusals; the edge maps them. */
 async function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Promise<Reply> {
-  const entry = await openInsideRoot(target.segments, policy);
-  if (entry.stats.isFile()) {
+  const found = await findInsideRoot(target.segments, policy);
+  if (found.kind === "file") {
     if (target.slash) {
-      await entry.handle.close();
+      await found.handle.close();
       throw new HttpRefusal(404); // `/file.txt/` names a folder that does not exist
     }
-    return fileReply(req, entry, policy);
+    return fileReply(req, found, policy);
   }
-  await entry.handle.close();
   if (!target.slash) return emptyReply(301, { Location: folderLocation(target.segments, target.query) });
   const index = await openIndex(target.segments, policy);
   if (index) return fileReply(req, index, policy);
   if (!policy.listing) throw new HttpRefusal(404);
-  return listingReply(target, entry.fsPath, policy);
+  return listingReply(target, found.fsPath, policy);
 }
 
 /** The 404 page: the root's own `404.html` when there is one, else a generic page. */
 async function notFoundReply(policy: Policy, hasNext: boolean): Promise<Reply | "next"> {
   if (hasNext) return "next";
-  const page = await openIfPresent([Buffer.from("404.html")], policy).catch(() => null);
-  if (!page?.stats.isFile()) {
-    await page?.handle.close();
-    return errorPage(404);
-  }
+  const page = await openFileIfPresent([Buffer.from("404.html")], policy).catch(() => null);
+  if (!page) return errorPage(404);
   const size = page.stats.size;
   return {
     status: 404,
@@ -830,6 +839,8 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  */
 async function replyFor(req: IncomingMessage, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext = false): Promise<Reply | "next"> {
   const method = req.method ?? "";
+  // Under Connect/Express, methods we do not serve belong to the routes after us.
+  if (hasNext && method !== "GET" && method !== "HEAD") return "next";
   if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
   if (method !== "GET" && method !== "HEAD") return emptyReply(405, { Allow: ALLOW });
   const target = resolveTargetPath(req.url ?? "/", policy.dotfiles);
