@@ -779,7 +779,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
 
   return function serveHere(req, res, next) {
     const started = performance.now();
-    let sent = 0;
+    const progress = { bytes: 0 };
     if (onResponse) {
       res.once("close", () => {
         onResponse({
@@ -788,42 +788,14 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
           method: req.method ?? "-",
           url: req.url ?? "",
           status: res.statusCode,
-          bytes: sent,
+          bytes: progress.bytes,
           ms: performance.now() - started,
           completed: res.writableFinished,
         });
       });
     }
-    const write = async (reply: Reply): Promise<void> => {
-      const handle = handleOf(reply.body);
-      try {
-        if (res.destroyed) return;
-        res.writeHead(reply.status, edgeHeaders(reply.headers, policy));
-        if (req.method === "HEAD" || reply.body.kind === "empty") {
-          res.end();
-        } else if (reply.body.kind === "bytes") {
-          sent = reply.body.data.length;
-          res.end(reply.body.data);
-        } else {
-          const counted = async function* (chunks: AsyncGenerator<Buffer>) {
-            for await (const chunk of chunks) {
-              sent += chunk.length;
-              yield chunk;
-            }
-          };
-          await pipeline(Readable.from(counted(bodyChunks(reply.body)), { objectMode: false }), res).catch((error: unknown) => {
-            // The client left, or the file shrank: the socket is already destroyed, so the
-            // client sees a short body at once. Nothing else to do but let the log say so.
-            if (!(error instanceof FileShrankError) && (error as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE") throw error;
-          });
-        }
-      } finally {
-        await handle?.close().catch(() => {});
-      }
-    };
-
     replyFor(req, policy, onError, next !== undefined)
-      .then((reply) => (reply === "next" ? next!() : write(reply)))
+      .then((reply) => (reply === "next" ? next!() : sendReply(req, res, reply, policy, progress)))
       .catch((error: unknown) => {
         onError(error, req);
         if (res.headersSent) return res.destroy();
@@ -853,6 +825,36 @@ async function replyFor(req: IncomingMessage, policy: Policy, onError: NonNullab
     if (status === 404) return notFoundReply(policy, hasNext);
     if (status === 500) onError(error, req);
     return errorPage(status);
+  }
+}
+
+/**
+ * Writes a reply: headers, then the body unless HEAD. File bodies stream with backpressure; when
+ * the client leaves or the file shrinks the socket is destroyed, so a client sees a short body at
+ * once. The file handle is closed whatever happens. `progress.bytes` counts body bytes as they go.
+ */
+async function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: Policy, progress: { bytes: number }): Promise<void> {
+  const handle = handleOf(reply.body);
+  try {
+    if (res.destroyed) return;
+    res.writeHead(reply.status, edgeHeaders(reply.headers, policy));
+    if (req.method === "HEAD" || reply.body.kind === "empty") return void res.end();
+    if (reply.body.kind === "bytes") {
+      progress.bytes = reply.body.data.length;
+      return void res.end(reply.body.data);
+    }
+    const counted = async function* (chunks: AsyncGenerator<Buffer>) {
+      for await (const chunk of chunks) {
+        progress.bytes += chunk.length;
+        yield chunk;
+      }
+    };
+    await pipeline(Readable.from(counted(bodyChunks(reply.body)), { objectMode: false }), res).catch((error: unknown) => {
+      const clientLeft = (error as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE";
+      if (!clientLeft && !(error instanceof FileShrankError)) throw error;
+    });
+  } finally {
+    await handle?.close().catch(() => {});
   }
 }
 
