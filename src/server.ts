@@ -426,7 +426,9 @@ export function parseHttpDate(value: string): number | null {
       // RFC 9110: a two-digit year that looks more than 50 years ahead is in the past century.
       year += 2000 + year > new Date().getUTCFullYear() + 50 ? 1900 : 2000;
     }
-    return Math.floor(Date.UTC(year, month, day, h, m, s) / 1000);
+    const date = new Date(Date.UTC(2000, month, day, h, m, s));
+    date.setUTCFullYear(year); // Date.UTC would read years 0-99 as 1900-1999
+    return Math.floor(date.getTime() / 1000);
   }
   return null;
 }
@@ -474,8 +476,8 @@ export function parseRangeHeader(value: string | undefined, size: number): Range
       range = suffix === 0 ? null : { start: Math.max(0, size - suffix), end: size - 1 };
     } else {
       const start = Number(first);
+      if (last !== "" && Number(last) < start) return { kind: "none" }; // invalid spec: ignore the header
       const end = last === "" ? size - 1 : Number(last);
-      if (end < start) return { kind: "none" }; // invalid spec: ignore the header
       range = start >= size ? null : { start, end: Math.min(end, size - 1) };
     }
     if (range === null) continue; // unsatisfiable on its own; others may still be fine
