@@ -87,6 +87,20 @@ function linkTargetName(href: string, listingUrl: string): { pathname: string; n
   return { pathname: url.pathname, name: percentDecodeBytes(segments[segments.length - 1]!) };
 }
 
+/**
+ * Fetches the listing of `folder` and asserts its links name exactly `expectedHexNames` (each
+ * name's bytes in hex, so names that are not UTF-8 compare exactly).
+ */
+async function listingLinkingExactly(server: { port: number; base: string }, folder: string, expectedHexNames: string[], message: string) {
+  const listingUrl = `${server.base}${folder}`;
+  const res = await request(server.port, folder);
+  assert.equal(res.status, 200);
+  const entries = childEntries(res.body.toString("utf8"), folder);
+  const linked = entries.map((e) => linkTargetName(e.href, listingUrl).name.toString("hex")).sort();
+  assert.deepEqual(linked, [...expectedHexNames].sort(), message);
+  return { entries, listingUrl };
+}
+
 function textOf(html: string, tag: string): string | undefined {
   const match = new RegExp(`<${tag}\\b[^>]*>([\\s\\S]*?)</${tag}>`, "i").exec(html);
   return match ? decodeEntities(stripTags(match[1]!)) : undefined;
@@ -287,13 +301,7 @@ test("every link in a listing of odd file names fetches exactly that file", asyn
     contentOf.set(name.toString("hex"), content);
   });
   const server = await serve(t, { root });
-  const listingUrl = `${server.base}/odd/`;
-  const res = await request(server.port, "/odd/");
-  assert.equal(res.status, 200);
-  const entries = childEntries(res.body.toString("utf8"), "/odd/");
-
-  const linked = entries.map((e) => linkTargetName(e.href, listingUrl).name.toString("hex")).sort();
-  assert.deepEqual(linked, [...contentOf.keys()].sort(), "one link per file, each naming that file's exact bytes");
+  const { entries, listingUrl } = await listingLinkingExactly(server, "/odd/", [...contentOf.keys()], "one link per file, each naming that file's exact bytes");
 
   for (const name of names) {
     await t.test(`${show(name)} round-trips`, async () => {
@@ -326,12 +334,7 @@ test("every folder link in a listing of odd folder names ends in / and opens tha
     contentOf.set(name.toString("hex"), content);
   });
   const server = await serve(t, { root });
-  const listingUrl = `${server.base}/odd/`;
-  const res = await request(server.port, "/odd/");
-  assert.equal(res.status, 200);
-  const entries = childEntries(res.body.toString("utf8"), "/odd/");
-  const linked = entries.map((e) => linkTargetName(e.href, listingUrl).name.toString("hex")).sort();
-  assert.deepEqual(linked, [...contentOf.keys()].sort(), "one link per folder, each naming that folder's exact bytes");
+  const { entries, listingUrl } = await listingLinkingExactly(server, "/odd/", [...contentOf.keys()], "one link per folder, each naming that folder's exact bytes");
 
   for (const name of ODD_FOLDER_NAMES) {
     await t.test(`folder ${show(name)} round-trips`, async () => {
