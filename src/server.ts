@@ -801,8 +801,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       .catch((error: unknown) => {
         onError(error, req);
         if (res.headersSent) return res.destroy();
-        const page = errorPage(500);
-        res.writeHead(500, edgeHeaders(page.headers, policy)).end((page.body as { data: Buffer }).data);
+        return sendReply(req, res, errorPage(500), policy, progress).catch(() => res.destroy());
       });
   };
 }
@@ -813,10 +812,11 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  */
 async function replyFor(req: IncomingMessage, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext = false): Promise<Reply | "next"> {
   const method = req.method ?? "";
-  // Under Connect/Express, methods we do not serve belong to the routes after us.
-  if (hasNext && method !== "GET" && method !== "HEAD") return "next";
-  if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
-  if (method !== "GET" && method !== "HEAD") return emptyReply(405, { Allow: ALLOW });
+  if (method !== "GET" && method !== "HEAD") {
+    if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
+    if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
+    return emptyReply(405, { Allow: ALLOW });
+  }
   const target = resolveTargetPath(req.url ?? "/", policy.dotfiles);
   if (target.kind === "refuse") return target.status === 400 ? errorPage(400) : notFoundReply(policy, hasNext);
   try {
