@@ -11,8 +11,8 @@
  * not valid UTF-8 (Linux allows it) can be listed and fetched like any other.
  */
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants, type Stats } from "node:fs";
-import { open, readdir, realpath, stat, type FileHandle } from "node:fs/promises";
+import { close, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, read, readdirSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
+import { realpath } from "node:fs/promises";
 import http, { type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -75,8 +75,12 @@ interface Policy {
   followSymlinks: boolean;
   listing: boolean;
   cors: boolean;
-  extraHeaders: ReadonlyArray<readonly [string, string]>;
   cacheControl: string;
+  /** Headers added to every reply, as name, value, name, value…: nosniff, CORS, then the user's. */
+  edgeHeaders: readonly string[];
+  /** Lower-cased names of the user's headers, which replace ours of the same name. */
+  userHeaderNames: ReadonlySet<string>;
+  cache: SmallFileCache;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -101,7 +105,7 @@ type TargetPath =
   | {
       kind: "path";
       /** Decoded, normalised segments below the root: no empty, `.` or `..` segment. */
-      segments: Buffer[];
+      segments: readonly Buffer[];
       /** The target ended in `/` (a folder was asked for). */
       slash: boolean;
       /** Raw query string, including its `?`, or "". */
@@ -200,18 +204,25 @@ function isDotDot(segment: Buffer): boolean {
 }
 
 /** The canonical, path-absolute form of a folder's URL: never `//…` or `/\…` (CVE-2021-28861). */
-function folderLocation(segments: Buffer[], query: string): string {
+function folderLocation(segments: readonly Buffer[], query: string): string {
   const safeQuery = query.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c));
   return "/" + segments.map((s) => encodePathSegment(s) + "/").join("") + safeQuery;
 }
 
 // ---------------------------------------------------------------------------------------------
-// From segments to an open file, confined to the root
+// From segments to a file or folder, confined to the root
 // ---------------------------------------------------------------------------------------------
+//
+// Metadata calls (lstat, open, fstat, readdir) are made synchronously, as nginx and darkhttpd make
+// them inline in their event loops. On a local disk each one is a microsecond or two from the
+// kernel's caches; through libuv's thread pool each costs a round trip of tens of microseconds and a
+// promise, and on a busy core the pool's threads compete with the loop itself (profiled: 1.3k vs
+// 25k req/s for nginx). The price: on a slow file system (NFS, a sleeping USB disk) one call
+// stalls every client for its duration. Reading the contents of large files stays asynchronous.
 
 /** An error that already knows its HTTP status (the policy said no, not the file system). */
 class HttpRefusal extends Error {
-  constructor(readonly status: 404 | 403) {
+  constructor(readonly status: 404 | 403 | 503) {
     super(http.STATUS_CODES[status]);
   }
 }
@@ -234,16 +245,12 @@ function statusForError(error: unknown): number {
   return (code && STATUS_FOR_FS_ERROR[code]) || 500;
 }
 
-/** What a path inside the root turned out to be. A file comes open; a folder needs no descriptor. */
-type Found = OpenFile | { kind: "folder"; fsPath: Buffer };
-
-interface OpenFile {
-  kind: "file";
-  handle: FileHandle;
-  /** From fstat: size and mtime belong to the very file we read. */
-  stats: Stats;
-  /** The path that was opened: the real path, unless symlinks may leave the root. */
+/** What a path inside the root names, with the stats that decided it. Nothing is open yet. */
+interface Found {
+  kind: "file" | "folder";
+  /** The path to open: the joined path when no link was crossed, else the real path. */
   fsPath: Buffer;
+  stats: Stats;
 }
 
 function joinBytes(base: Buffer, segments: readonly Buffer[]): Buffer {
@@ -260,61 +267,113 @@ function isInsideRoot(real: Buffer, policy: Policy): boolean {
 }
 
 /**
- * Finds what the segments name. Symlinks are judged by where they lead: the real path must lie
- * inside the real root (plus a separator), unless `followSymlinks`. Only a regular file is opened
- * (FIFOs, sockets and devices never are: opening one can block or have side effects), by its real
- * path and with O_NONBLOCK in case it was swapped for a FIFO since the stat; then it is fstat'ed.
+ * Finds what the segments name; null when nothing servable is there. Symlinks are judged by where
+ * they lead: unless `followSymlinks`, each component is lstat'ed from the root down, and while no
+ * component is a link the joined path is already the real path (one syscall for a file at the top).
+ * A link sends the path through realpath, which must land inside the real root plus a separator.
+ * Only folders and regular files count: FIFOs, sockets and devices are never opened.
  */
-async function findInsideRoot(segments: readonly Buffer[], policy: Policy): Promise<Found> {
-  let fsPath = joinBytes(policy.rootReal, segments);
-  if (!policy.followSymlinks) {
-    fsPath = await realpath(fsPath, { encoding: "buffer" });
-    if (!isInsideRoot(fsPath, policy)) throw new HttpRefusal(404);
+function locate(segments: readonly Buffer[], policy: Policy): Found | null {
+  const fsPath = joinBytes(policy.rootReal, segments);
+  if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, { throwIfNoEntry: false }));
+  let stats: Stats | undefined;
+  let end = policy.rootReal.length;
+  for (const segment of segments) {
+    end += SEPARATOR.length + segment.length;
+    stats = lstatSync(end === fsPath.length ? fsPath : fsPath.subarray(0, end), { throwIfNoEntry: false });
+    if (stats === undefined) return null;
+    if (stats.isSymbolicLink()) return locateThroughLinks(fsPath, policy);
+    if (end < fsPath.length && !stats.isDirectory()) return null; // `/file.txt/x`
   }
-  const before = await stat(fsPath);
-  if (before.isDirectory()) return { kind: "folder", fsPath };
-  if (!before.isFile()) throw new HttpRefusal(404);
-  const handle = await open(fsPath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new HttpRefusal(404);
-    return { kind: "file", handle, stats, fsPath };
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
+  return classify(fsPath, stats ?? statSync(fsPath));
 }
 
-/** The regular file the segments name, or null when there is none (missing, a folder, a FIFO…). */
-async function openFileIfPresent(segments: readonly Buffer[], policy: Policy): Promise<OpenFile | null> {
+function locateThroughLinks(fsPath: Buffer, policy: Policy): Found | null {
+  let real: Buffer;
   try {
-    const found = await findInsideRoot(segments, policy);
-    return found.kind === "file" ? found : null;
+    real = realpathSync.native(fsPath, { encoding: "buffer" });
   } catch (error) {
-    if (statusForError(error) === 404) return null;
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null; // a dangling link
+    throw error;
+  }
+  if (!isInsideRoot(real, policy)) return null; // a link out of the root is as good as absent
+  return classify(real, statSync(real, { throwIfNoEntry: false }));
+}
+
+function classify(fsPath: Buffer, stats: Stats | undefined): Found | null {
+  if (stats?.isFile()) return { kind: "file", fsPath, stats };
+  if (stats?.isDirectory()) return { kind: "folder", fsPath, stats };
+  return null;
+}
+
+/** The file's identity: while all of it is unchanged, so are its bytes (see `SmallFileCache`). */
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/**
+ * Opens the file `locate` found and checks, with fstat, that the descriptor is that very file:
+ * if a component was swapped for a link (or the file replaced) in between, the inode differs and
+ * the caller looks again. O_NONBLOCK in case it was swapped for a FIFO.
+ */
+function openFound(found: Found): { fd: number; stats: Stats } | "changed" {
+  let fd: number;
+  try {
+    fd = openSync(found.fsPath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "changed";
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (stats.ino !== found.stats.ino || stats.dev !== found.stats.dev || !stats.isFile()) {
+      closeSync(fd);
+      return "changed";
+    }
+    return { fd, stats };
+  } catch (error) {
+    closeSync(fd);
     throw error;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validators and content types
+// What a file response needs to know: validators, type, and for small files the bytes
 // ---------------------------------------------------------------------------------------------
 
-interface Validators {
+/** Everything about a file version that its headers say, decided once per version. */
+interface FileMeta {
+  size: number;
   /** Strong: it changes with the inode, the size or the mtime to the microsecond. */
   etag: string;
   lastModified: string;
   /** mtime in whole seconds, the granularity of HTTP dates. */
   mtimeSeconds: number;
+  contentType: string;
+  /** ETag, Last-Modified, Cache-Control, Accept-Ranges: shared by 200, 206, 304, 412 and 416. */
+  common: Readonly<Record<string, string>>;
+  /** The 200 reply's headers, and the same as sent (`headerList`), made once per version. */
+  ok: Readonly<Record<string, string>>;
+  okWire: readonly string[];
 }
 
 /** The one place validators are made. Cheap: no hashing, nothing read from the file. */
-function validatorsFor(stats: Stats): Validators {
+function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta {
   const mtimeMicros = Math.floor(stats.mtimeMs * 1000);
+  const etag = `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${mtimeMicros.toString(36)}"`;
+  const lastModified = new Date(stats.mtimeMs).toUTCString();
+  const contentType = contentTypeFor(fsPath.subarray(fsPath.lastIndexOf(SEPARATOR) + 1));
+  const common = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": policy.cacheControl, "Accept-Ranges": "bytes" };
+  const ok = { ...common, "Content-Type": contentType, "Content-Length": String(stats.size) };
   return {
-    etag: `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${mtimeMicros.toString(36)}"`,
-    lastModified: stats.mtime.toUTCString(),
+    size: stats.size,
+    etag,
+    lastModified,
     mtimeSeconds: Math.floor(stats.mtimeMs / 1000),
+    contentType,
+    common,
+    ok,
+    okWire: headerList(ok, policy),
   };
 }
 
@@ -322,7 +381,8 @@ const contentTypeByExtension = new Map<string, string>();
 
 /** `Content-Type` for a file name, decided once per extension. `.gz` is a type, never an encoding. */
 function contentTypeFor(name: Buffer): string {
-  const extension = path.extname(name.toString("utf8")).toLowerCase();
+  const dot = name.lastIndexOf(DOT);
+  const extension = dot > 0 ? name.toString("utf8", dot).toLowerCase() : "";
   let type = contentTypeByExtension.get(extension);
   if (type === undefined) {
     type = (extension && mime.contentType(extension)) || "application/octet-stream";
@@ -331,6 +391,106 @@ function contentTypeFor(name: Buffer): string {
   return type;
 }
 
+/** Files up to this size are read whole with one call and sent with one write. */
+const SMALL_FILE = 256 * 1024;
+
+/** A small file's bytes and headers, valid while its identity (`sameFile`) is unchanged. */
+interface CachedFile {
+  stats: Stats;
+  meta: FileMeta;
+  data: Buffer;
+}
+
+/**
+ * Small files kept in memory, each entry checked against a fresh lstat on every request, so an
+ * edit is seen by the very next request. The catch is timestamp granularity: two writes within
+ * one tick of the kernel's clock can leave size, mtime and ctime all equal. So, as git does for its
+ * index ("racily clean" entries), a file is only cached when its ctime is well before the moment
+ * it was read: a later change must then carry a later ctime. ctime, unlike mtime, cannot be set
+ * back by a user (`touch -d` and utimes move it forward too).
+ */
+class SmallFileCache {
+  static readonly MAX_BYTES = 32 * 1024 * 1024;
+  static readonly MAX_ENTRIES = 4096;
+  /** How long a file must have been left alone before its bytes may be kept. */
+  static readonly SETTLE_MS = 1000;
+  private readonly entries = new Map<string, CachedFile>();
+  private bytes = 0;
+
+  /** The entry for this path, if the file there is still exactly the version that was read. */
+  get(fsPath: Buffer, stats: Stats): CachedFile | undefined {
+    const key = fsPath.toString("latin1");
+    const entry = this.entries.get(key);
+    if (entry === undefined || sameFile(entry.stats, stats)) return entry;
+    this.delete(key, entry);
+    return undefined;
+  }
+
+  /** Keeps a version read after `statedAt` (ms since the epoch), if it has settled. */
+  put(fsPath: Buffer, entry: CachedFile, statedAt: number): void {
+    if (statedAt - entry.stats.ctimeMs < SmallFileCache.SETTLE_MS) return;
+    if (entry.data.length > SMALL_FILE) return;
+    const key = fsPath.toString("latin1");
+    const old = this.entries.get(key);
+    if (old) this.delete(key, old);
+    // Oldest first: Map iteration follows insertion order.
+    for (const [oldKey, oldest] of this.entries) {
+      if (this.bytes + entry.data.length <= SmallFileCache.MAX_BYTES && this.entries.size < SmallFileCache.MAX_ENTRIES) break;
+      this.delete(oldKey, oldest);
+    }
+    this.entries.set(key, entry);
+    this.bytes += entry.data.length;
+  }
+
+  private delete(key: string, entry: CachedFile): void {
+    this.entries.delete(key);
+    this.bytes -= entry.data.length;
+  }
+}
+
+/** Where the bytes of a file response come from. */
+type FileSource = { kind: "memory"; data: Buffer } | { kind: "descriptor"; fd: number };
+
+/** A file ready to answer from: its metadata, and its bytes or an open descriptor. */
+interface ReadyFile {
+  meta: FileMeta;
+  source: FileSource;
+}
+
+/**
+ * Makes a found file ready to send: from the cache when the version is unchanged; else opened,
+ * and read whole if small. "changed" when the file changed under us between the stat and the read.
+ */
+function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
+  const cached = policy.cache.get(found.fsPath, found.stats);
+  if (cached) return { meta: cached.meta, source: { kind: "memory", data: cached.data } };
+  const statedAt = Date.now();
+  const opened = openFound(found);
+  if (opened === "changed") return opened;
+  const meta = fileMeta(opened.stats, found.fsPath, policy);
+  if (opened.stats.size > SMALL_FILE) return { meta, source: { kind: "descriptor", fd: opened.fd } };
+  let data: Buffer;
+  try {
+    data = readWhole(opened.fd, opened.stats.size);
+  } finally {
+    closeSync(opened.fd);
+  }
+  if (data.length !== opened.stats.size) return "changed"; // it shrank as we read
+  policy.cache.put(found.fsPath, { stats: opened.stats, meta, data }, statedAt);
+  return { meta, source: { kind: "memory", data } };
+}
+
+/** Reads up to `size` bytes from the start; fewer only if the file is shorter now. */
+function readWhole(fd: number, size: number): Buffer {
+  const data = Buffer.allocUnsafe(size);
+  let length = 0;
+  while (length < size) {
+    const n = readSync(fd, data, length, size - length, length);
+    if (n === 0) break;
+    length += n;
+  }
+  return length === size ? data : data.subarray(0, length);
+}
 // ---------------------------------------------------------------------------------------------
 // Conditional requests: RFC 9110 §13.2.2, in the RFC's order
 // ---------------------------------------------------------------------------------------------
@@ -341,7 +501,7 @@ type Condition = "absent" | "true" | "false";
  * Evaluates the preconditions of a GET or HEAD against the current file.
  * Returns the status to answer with instead of the file, or null to go on.
  */
-function checkPreconditions(req: IncomingMessage, v: Validators): 304 | 412 | null {
+function checkPreconditions(req: IncomingMessage, v: FileMeta): 304 | 412 | null {
   const h = req.headers;
   // Step 1-2: If-Match, else If-Unmodified-Since. Either failing is 412.
   let condition = checkIfMatch(h["if-match"], v);
@@ -354,28 +514,28 @@ function checkPreconditions(req: IncomingMessage, v: Validators): 304 | 412 | nu
   return null;
 }
 
-function checkIfMatch(value: string | undefined, v: Validators): Condition {
+function checkIfMatch(value: string | undefined, v: FileMeta): Condition {
   if (value === undefined) return "absent";
   const tags = parseEntityTags(value);
   if (tags === "*") return "true";
   return tags.some((tag) => strongMatch(tag, v.etag)) ? "true" : "false";
 }
 
-function checkIfUnmodifiedSince(value: string | undefined, v: Validators): Condition {
+function checkIfUnmodifiedSince(value: string | undefined, v: FileMeta): Condition {
   const date = value === undefined ? null : parseHttpDate(value);
   if (date === null) return "absent"; // an invalid date is ignored (§13.1.4)
   return v.mtimeSeconds <= date ? "true" : "false";
 }
 
 /** "false" means a tag matched, i.e. the condition "none match" is false. */
-function checkIfNoneMatch(value: string | undefined, v: Validators): Condition {
+function checkIfNoneMatch(value: string | undefined, v: FileMeta): Condition {
   if (value === undefined) return "absent";
   const tags = parseEntityTags(value);
   if (tags === "*") return "false";
   return tags.some((tag) => weakMatch(tag, v.etag)) ? "false" : "true";
 }
 
-function checkIfModifiedSince(value: string | undefined, v: Validators): Condition {
+function checkIfModifiedSince(value: string | undefined, v: FileMeta): Condition {
   const date = value === undefined ? null : parseHttpDate(value);
   if (date === null) return "absent";
   return v.mtimeSeconds <= date ? "false" : "true";
@@ -508,7 +668,7 @@ function headerText(req: IncomingMessage, name: string): string | undefined {
 }
 
 /** If-Range (§13.1.5): a strong ETag that matches, or exactly the Last-Modified date. */
-function ifRangeAllowsPartial(value: string | undefined, v: Validators): boolean {
+function ifRangeAllowsPartial(value: string | undefined, v: FileMeta): boolean {
   if (value === undefined) return true;
   const trimmed = value.trim();
   if (trimmed.startsWith('"') || trimmed.startsWith("W/")) return strongMatch(trimmed, v.etag);
@@ -519,17 +679,25 @@ function ifRangeAllowsPartial(value: string | undefined, v: Validators): boolean
 // Replies: a status, headers and a body the edge knows how to send
 // ---------------------------------------------------------------------------------------------
 
+/** A stretch of a file (a ByteRange), or bytes of our own between stretches (multipart heads). */
+type Piece = ByteRange | Buffer;
+
 type Body =
   | { kind: "empty" }
   | { kind: "bytes"; data: Buffer }
-  | { kind: "file"; handle: FileHandle; range: ByteRange }
-  | { kind: "multipart"; handle: FileHandle; parts: Array<{ head: Buffer; range: ByteRange }>; tail: Buffer };
+  /** Streamed from a descriptor the body owns: closed when sent, or when the reply is dropped. */
+  | { kind: "file"; fd: number; pieces: readonly Piece[] };
 
+/** Replies are never changed once made, so constant ones (error pages) are shared. */
 interface Reply {
-  status: number;
-  headers: Record<string, string>;
-  body: Body;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The headers as sent, when made in advance: then exactly `headerList(headers, policy)`. */
+  readonly wire?: readonly string[];
+  readonly body: Body;
 }
+
+const EMPTY: Body = { kind: "empty" };
 
 /** Generated pages carry no script and load nothing; inline CSS is all they need. */
 const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'";
@@ -549,77 +717,93 @@ function htmlPage(status: number, html: string, headers: Record<string, string> 
   };
 }
 
+const errorPages = new Map<number, Reply>();
+
 /** A generic error page: the status and its reason phrase, never a path or an OS message. */
 function errorPage(status: number): Reply {
-  const title = `${status} ${http.STATUS_CODES[status] ?? "Error"}`;
-  const headers: Record<string, string> = status === 503 ? { "Retry-After": "1" } : {};
-  return htmlPage(status, `<!DOCTYPE html>\n<html lang="en"><meta charset="utf-8"><title>${title}</title><h1>${title}</h1></html>\n`, headers);
-}
-
-function emptyReply(status: number, headers: Record<string, string>): Reply {
-  return { status, headers: { ...headers, "Content-Length": "0" }, body: { kind: "empty" } };
-}
-
-/** The headers every file response shares, with or without a body. */
-function fileHeaders(v: Validators, policy: Policy): Record<string, string> {
-  return { ETag: v.etag, "Last-Modified": v.lastModified, "Cache-Control": policy.cacheControl, "Accept-Ranges": "bytes" };
-}
-
-/** The reply for an open regular file: conditionals first, then ranges. Takes over the handle. */
-function fileReply(req: IncomingMessage, entry: OpenFile, policy: Policy): Reply {
-  const { handle, stats } = entry;
-  const v = validatorsFor(stats);
-  const common = fileHeaders(v, policy);
-  const type = contentTypeFor(entry.fsPath.subarray(entry.fsPath.lastIndexOf(SEPARATOR) + 1));
-
-  const precondition = checkPreconditions(req, v);
-  if (precondition !== null) {
-    void handle.close();
-    return precondition === 304 ? { status: 304, headers: common, body: { kind: "empty" } } : emptyReply(412, common);
+  let page = errorPages.get(status);
+  if (page === undefined) {
+    const title = `${status} ${http.STATUS_CODES[status] ?? "Error"}`;
+    const headers: Record<string, string> = status === 503 ? { "Retry-After": "1" } : {};
+    page = htmlPage(status, `<!DOCTYPE html>\n<html lang="en"><meta charset="utf-8"><title>${title}</title><h1>${title}</h1></html>\n`, headers);
+    errorPages.set(status, page);
   }
+  return page;
+}
 
-  const size = stats.size;
-  const whole: Reply = {
+function emptyReply(status: number, headers: Readonly<Record<string, string>>): Reply {
+  return { status, headers: { ...headers, "Content-Length": "0" }, body: EMPTY };
+}
+
+/** The body that sends `pieces` of a file from wherever its bytes are. */
+function bodyFrom(source: FileSource, pieces: readonly Piece[]): Body {
+  if (source.kind === "descriptor") return { kind: "file", fd: source.fd, pieces };
+  const slice = (piece: Piece) => (Buffer.isBuffer(piece) ? piece : source.data.subarray(piece.start, piece.end + 1));
+  return { kind: "bytes", data: pieces.length === 1 ? slice(pieces[0]!) : Buffer.concat(pieces.map(slice)) };
+}
+
+/** Closes what a body holds, for a body that will not be sent. */
+function release(body: Body): void {
+  if (body.kind === "file") close(body.fd, () => {});
+}
+
+function releaseSource(source: FileSource): void {
+  if (source.kind === "descriptor") close(source.fd, () => {});
+}
+
+/** The reply for a file: conditionals first, then ranges. Takes over a descriptor source. */
+function fileReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
+  const precondition = checkPreconditions(req, meta);
+  if (precondition !== null) {
+    releaseSource(source);
+    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY } : emptyReply(412, meta.common);
+  }
+  const size = meta.size;
+  const whole = (): Reply => ({
     status: 200,
-    headers: { ...common, "Content-Type": type, "Content-Length": String(size) },
-    body: { kind: "file", handle, range: { start: 0, end: size - 1 } },
-  };
+    headers: meta.ok,
+    wire: meta.okWire,
+    body: source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: size - 1 }]),
+  });
   // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET.
-  if (req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), v)) return whole;
+  if (req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
   const request = parseRangeHeader(req.headers.range, size);
   switch (request.kind) {
     case "none":
-      return whole;
+      return whole();
     case "unsatisfiable":
-      void handle.close();
-      return emptyReply(416, { ...common, "Content-Range": `bytes */${size}` });
+      releaseSource(source);
+      return emptyReply(416, { ...meta.common, "Content-Range": `bytes */${size}` });
     case "ranges": {
       const [only] = request.ranges;
       if (request.ranges.length === 1 && only) {
         return {
           status: 206,
-          headers: { ...common, "Content-Type": type, "Content-Length": String(only.end - only.start + 1), "Content-Range": `bytes ${only.start}-${only.end}/${size}` },
-          body: { kind: "file", handle, range: only },
+          headers: { ...meta.common, "Content-Type": meta.contentType, "Content-Length": String(only.end - only.start + 1), "Content-Range": `bytes ${only.start}-${only.end}/${size}` },
+          body: bodyFrom(source, [only]),
         };
       }
-      return multipartReply(handle, request.ranges, size, type, common);
+      return multipartReply(source, request.ranges, meta);
     }
   }
 }
 
 /** `multipart/byteranges` (§14.6), its Content-Length counted exactly before a byte is read. */
-function multipartReply(handle: FileHandle, ranges: ByteRange[], size: number, type: string, common: Record<string, string>): Reply {
+function multipartReply(source: FileSource, ranges: readonly ByteRange[], meta: FileMeta): Reply {
   const boundary = randomBytes(12).toString("hex");
-  const parts = ranges.map((range, i) => ({
-    head: Buffer.from(`${i === 0 ? "" : "\r\n"}--${boundary}\r\nContent-Type: ${type}\r\nContent-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`),
-    range,
-  }));
+  const pieces: Piece[] = [];
+  let length = 0;
+  ranges.forEach((range, i) => {
+    const head = Buffer.from(`${i === 0 ? "" : "\r\n"}--${boundary}\r\nContent-Type: ${meta.contentType}\r\nContent-Range: bytes ${range.start}-${range.end}/${meta.size}\r\n\r\n`);
+    pieces.push(head, range);
+    length += head.length + range.end - range.start + 1;
+  });
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  const length = parts.reduce((sum, p) => sum + p.head.length + p.range.end - p.range.start + 1, tail.length);
+  pieces.push(tail);
   return {
     status: 206,
-    headers: { ...common, "Content-Type": `multipart/byteranges; boundary=${boundary}`, "Content-Length": String(length) },
-    body: { kind: "multipart", handle, parts, tail },
+    headers: { ...meta.common, "Content-Type": `multipart/byteranges; boundary=${boundary}`, "Content-Length": String(length + tail.length) },
+    body: bodyFrom(source, pieces),
   };
 }
 
@@ -630,45 +814,60 @@ class FileShrankError extends Error {
   }
 }
 
-const READ_CHUNK = 64 * 1024;
+/** Large enough that a big file moves in few reads and writes; small enough for many at once. */
+const READ_CHUNK = 512 * 1024;
 
 /**
- * Reads exactly `range` from the file, a chunk at a time, so memory stays constant whatever the
- * size. Bytes appended since the stat are not sent (we promised a length); a file that shrank
- * throws, which destroys the socket so the client sees the short body at once instead of waiting.
+ * Streams a file body from its descriptor, one chunk per read, so memory stays flat whatever the
+ * size, with backpressure from the socket. Bytes appended since the stat are not sent (we promised
+ * a length); a file that shrank destroys the stream, and so the socket, so the client sees the short
+ * body at once instead of waiting. The descriptor is closed however the stream ends.
  */
-async function* readRange(handle: FileHandle, range: ByteRange): AsyncGenerator<Buffer> {
-  for (let position = range.start; position <= range.end; ) {
-    const want = Math.min(READ_CHUNK, range.end - position + 1);
-    const buffer = Buffer.allocUnsafe(want);
-    const { bytesRead } = await handle.read(buffer, 0, want, position);
-    if (bytesRead === 0) throw new FileShrankError();
-    position += bytesRead;
-    yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
-  }
-}
+class FileBodyStream extends Readable {
+  private index = 0;
+  private position: number;
 
-async function* bodyChunks(body: Body): AsyncGenerator<Buffer> {
-  switch (body.kind) {
-    case "empty":
-      return;
-    case "bytes":
-      yield body.data;
-      return;
-    case "file":
-      yield* readRange(body.handle, body.range);
-      return;
-    case "multipart":
-      for (const part of body.parts) {
-        yield part.head;
-        yield* readRange(body.handle, part.range);
-      }
-      yield body.tail;
+  constructor(
+    private readonly fd: number,
+    private readonly pieces: readonly Piece[],
+    private readonly progress: { bytes: number },
+  ) {
+    super({ highWaterMark: READ_CHUNK });
+    this.position = this.rangeStart();
   }
-}
 
-function handleOf(body: Body): FileHandle | null {
-  return body.kind === "file" || body.kind === "multipart" ? body.handle : null;
+  private rangeStart(): number {
+    const piece = this.pieces[this.index];
+    return piece === undefined || Buffer.isBuffer(piece) ? 0 : piece.start;
+  }
+
+  private advance(): void {
+    this.index++;
+    this.position = this.rangeStart();
+  }
+
+  override _read(): void {
+    const piece = this.pieces[this.index];
+    if (piece === undefined) return void this.push(null);
+    if (Buffer.isBuffer(piece)) {
+      this.advance();
+      this.progress.bytes += piece.length;
+      return void this.push(piece);
+    }
+    const want = Math.min(READ_CHUNK, piece.end - this.position + 1);
+    read(this.fd, Buffer.allocUnsafe(want), 0, want, this.position, (error, bytesRead, buffer) => {
+      if (error) return this.destroy(error);
+      if (bytesRead === 0) return this.destroy(new FileShrankError());
+      this.position += bytesRead;
+      if (this.position > piece.end) this.advance();
+      this.progress.bytes += bytesRead;
+      this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    close(this.fd, () => callback(error));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -677,11 +876,12 @@ function handleOf(body: Body): FileHandle | null {
 
 const INDEX_NAMES = [Buffer.from("index.html"), Buffer.from("index.htm")];
 
-/** `index.html`, then `index.htm` (a folder of that name does not count); null when neither. */
-async function openIndex(segments: readonly Buffer[], policy: Policy): Promise<OpenFile | null> {
+/** The segments of the folder's `index.html`, else `index.htm` (a folder of that name does not count). */
+function findIndex(segments: readonly Buffer[], policy: Policy): { segments: Buffer[]; found: Found } | null {
   for (const name of INDEX_NAMES) {
-    const file = await openFileIfPresent([...segments, name], policy);
-    if (file) return file;
+    const indexSegments = [...segments, name];
+    const found = locate(indexSegments, policy);
+    if (found?.kind === "file") return { segments: indexSegments, found };
   }
   return null;
 }
@@ -691,33 +891,40 @@ async function openIndex(segments: readonly Buffer[], policy: Policy): Promise<O
  * listing is exactly what would not be served: dotfiles, and symlinks leading out of the root.
  * An entry that cannot be stat'ed (a dangling link, no permission) is listed without details.
  */
-async function readListingEntries(dirPath: Buffer, policy: Policy): Promise<ListingEntry[]> {
-  const dirents = await readdir(dirPath, { withFileTypes: true, encoding: "buffer" });
-  const entries = await Promise.all(
-    dirents.map(async (dirent): Promise<ListingEntry | null> => {
-      const name = dirent.name as unknown as Buffer;
-      if (name[0] === DOT && !policy.dotfiles) return null;
-      const entryPath = joinBytes(dirPath, [name]);
-      const symlink = dirent.isSymbolicLink();
-      if (symlink && !policy.followSymlinks) {
-        const real = await realpath(entryPath, { encoding: "buffer" }).catch(() => null);
-        if (real !== null && !isInsideRoot(real, policy)) return null;
-      }
-      const stats = await stat(entryPath).catch(() => null);
-      return {
-        name,
-        isFolder: stats ? stats.isDirectory() : dirent.isDirectory(),
-        symlink,
-        size: stats?.isFile() ? stats.size : null,
-        modified: stats ? stats.mtime : null,
-      };
-    }),
-  );
-  return entries.filter((e): e is ListingEntry => e !== null);
+function readListingEntries(dirPath: Buffer, policy: Policy): ListingEntry[] {
+  const entries: ListingEntry[] = [];
+  for (const dirent of readdirSync(dirPath, { withFileTypes: true, encoding: "buffer" })) {
+    const name = dirent.name as unknown as Buffer;
+    if (name[0] === DOT && !policy.dotfiles) continue;
+    const entryPath = joinBytes(dirPath, [name]);
+    const symlink = dirent.isSymbolicLink();
+    if (symlink && !policy.followSymlinks) {
+      const real = tryFs(() => realpathSync.native(entryPath, { encoding: "buffer" }));
+      if (real !== undefined && !isInsideRoot(real, policy)) continue;
+    }
+    const stats = dirent.isFile() || dirent.isDirectory() || symlink ? tryFs(() => statSync(entryPath, { throwIfNoEntry: false })) : undefined;
+    entries.push({
+      name,
+      isFolder: stats ? stats.isDirectory() : dirent.isDirectory(),
+      symlink,
+      size: stats?.isFile() ? stats.size : null,
+      modified: stats ? new Date(stats.mtimeMs) : null,
+    });
+  }
+  return entries;
 }
 
-async function listingReply(target: Extract<TargetPath, { kind: "path" }>, dirPath: Buffer, policy: Policy): Promise<Reply> {
-  const entries = await readListingEntries(dirPath, policy);
+/** The result of a file-system call, or undefined when it failed (for best-effort details). */
+function tryFs<T>(call: () => T): T | undefined {
+  try {
+    return call();
+  } catch {
+    return undefined;
+  }
+}
+
+function listingReply(target: Extract<TargetPath, { kind: "path" }>, dirPath: Buffer, policy: Policy): Reply {
+  const entries = readListingEntries(dirPath, policy);
   const displayPath = "/" + target.segments.map((s) => s.toString("utf8") + "/").join("");
   return htmlPage(200, renderListing(displayPath, entries, target.segments.length === 0));
 }
@@ -727,32 +934,45 @@ async function listingReply(target: Extract<TargetPath, { kind: "path" }>, dirPa
 // ---------------------------------------------------------------------------------------------
 
 /** Answers a GET or HEAD for a path. Throws fs errors and refusals; the edge maps them. */
-async function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Promise<Reply> {
-  const found = await findInsideRoot(target.segments, policy);
-  if (found.kind === "file") {
-    if (target.slash) {
-      await found.handle.close();
-      throw new HttpRefusal(404); // `/file.txt/` names a folder that does not exist
-    }
-    return fileReply(req, found, policy);
-  }
+function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | "not found" {
+  const found = locate(target.segments, policy);
+  if (found === null) return "not found";
+  if (found.kind === "file") return target.slash ? "not found" : replyForFile(req, target.segments, found, policy);
   if (!target.slash) return emptyReply(301, { Location: folderLocation(target.segments, target.query) });
-  const index = await openIndex(target.segments, policy);
-  if (index) return fileReply(req, index, policy);
-  if (!policy.listing) throw new HttpRefusal(404);
+  const index = findIndex(target.segments, policy);
+  if (index) return replyForFile(req, index.segments, index.found, policy);
+  if (!policy.listing) return "not found";
   return listingReply(target, found.fsPath, policy);
 }
 
+/** How often to look again at a file that keeps changing between its stat and its read. */
+const MAX_ATTEMPTS = 3;
+
+/** The reply for the file `found` at `segments`. A file rewritten faster than we can read it is a 503. */
+function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: Found, policy: Policy): Reply | "not found" {
+  for (let attempt = 1; ; attempt++) {
+    const file = readyFile(found, policy);
+    if (file !== "changed") return fileReply(req, file);
+    if (attempt === MAX_ATTEMPTS) throw new HttpRefusal(503);
+    const again = locate(segments, policy);
+    if (again?.kind !== "file") return "not found";
+    found = again;
+  }
+}
+
+const NOT_FOUND_PAGE = [Buffer.from("404.html")];
+
 /** The 404 page: the root's own `404.html` when there is one, else a generic page. */
-async function notFoundReply(policy: Policy, hasNext: boolean): Promise<Reply | "next"> {
+function notFoundReply(policy: Policy, hasNext: boolean): Reply | "next" {
   if (hasNext) return "next";
-  const page = await openFileIfPresent([Buffer.from("404.html")], policy).catch(() => null);
-  if (!page) return errorPage(404);
-  const size = page.stats.size;
+  const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
+  const page = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
+  if (page === undefined || page === "changed") return errorPage(404);
+  const size = page.meta.size;
   return {
     status: 404,
     headers: { "Content-Type": "text/html; charset=utf-8", "Content-Length": String(size), "Cache-Control": "no-cache" },
-    body: { kind: "file", handle: page.handle, range: { start: 0, end: size - 1 } },
+    body: bodyFrom(page.source, [{ start: 0, end: size - 1 }]),
   };
 }
 
@@ -762,22 +982,39 @@ async function notFoundReply(policy: Policy, hasNext: boolean): Promise<Reply | 
 
 const ALLOW = "GET, HEAD, OPTIONS";
 
+/** Request targets seen recently, resolved: the same URL always resolves the same way. */
+const MAX_REMEMBERED_TARGETS = 1000;
+
 /** Builds the request handler. Decides everything it can once, here, rather than per request. */
 export async function createHandler(options: HandlerOptions = {}): Promise<Handler> {
   const rootReal = await realpath(path.resolve(options.root ?? "."), { encoding: "buffer" });
-  if (!(await stat(rootReal)).isDirectory()) throw Object.assign(new Error("root is not a folder"), { code: "ENOTDIR" });
+  if (!statSync(rootReal).isDirectory()) throw Object.assign(new Error("root is not a folder"), { code: "ENOTDIR" });
+  const cors = options.cors ?? false;
+  const userHeaders = validateExtraHeaders(options.headers ?? {});
   const policy: Policy = {
     rootReal,
     rootPrefix: rootReal.at(-1) === SEPARATOR[0] ? rootReal : Buffer.concat([rootReal, SEPARATOR]),
     dotfiles: options.dotfiles ?? false,
     followSymlinks: options.followSymlinks ?? false,
     listing: options.listing ?? true,
-    cors: options.cors ?? false,
-    extraHeaders: validateExtraHeaders(options.headers ?? {}),
+    cors,
     cacheControl: options.cacheSeconds === undefined ? "no-cache" : `max-age=${Math.max(0, Math.floor(options.cacheSeconds))}`,
+    edgeHeaders: edgeHeaders(cors, userHeaders),
+    userHeaderNames: new Set(userHeaders.map(([name]) => name.toLowerCase())),
+    cache: new SmallFileCache(),
   };
   const onError = options.onError ?? defaultOnError;
   const onResponse = options.onResponse;
+  const targets = new Map<string, TargetPath>();
+  const resolveTarget = (url: string): TargetPath => {
+    let target = targets.get(url);
+    if (target === undefined) {
+      target = resolveTargetPath(url, policy.dotfiles);
+      if (targets.size >= MAX_REMEMBERED_TARGETS) targets.clear();
+      targets.set(url, target);
+    }
+    return target;
+  };
 
   return function serveHere(req, res, next) {
     const started = performance.now();
@@ -796,13 +1033,18 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
         });
       });
     }
-    replyFor(req, policy, onError, next !== undefined)
-      .then((reply) => (reply === "next" ? next!() : sendReply(req, res, reply, policy, progress)))
-      .catch((error: unknown) => {
-        onError(error, req);
-        if (res.headersSent) return res.destroy();
-        return sendReply(req, res, errorPage(500), policy, progress).catch(() => res.destroy());
-      });
+    const failed = (error: unknown) => {
+      onError(error, req);
+      if (res.headersSent) return void res.destroy();
+      sendReply(req, res, errorPage(500), policy, progress);
+    };
+    try {
+      const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
+      if (reply === "next") return next!();
+      sendReply(req, res, reply, policy, progress)?.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   };
 }
 
@@ -810,65 +1052,72 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  * Decides the whole answer to a request before a byte is written: "next" when a Connect/Express
  * `next` should have the 404 instead. Refusals and file-system errors become statuses here.
  */
-async function replyFor(req: IncomingMessage, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext = false): Promise<Reply | "next"> {
+function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
   const method = req.method ?? "";
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
     if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
     return emptyReply(405, { Allow: ALLOW });
   }
-  const target = resolveTargetPath(req.url ?? "/", policy.dotfiles);
+  const target = resolveTarget(req.url ?? "/");
   if (target.kind === "refuse") return target.status === 400 ? errorPage(400) : notFoundReply(policy, hasNext);
+  let status: number;
   try {
-    return await replyForPath(req, target, policy);
+    const reply = replyForPath(req, target, policy);
+    if (reply !== "not found") return reply;
+    status = 404;
   } catch (error) {
-    const status = statusForError(error);
-    if (status === 404 && !target.utf8) return errorPage(400); // names nothing, and is not even UTF-8
-    if (status === 404) return notFoundReply(policy, hasNext);
+    status = statusForError(error);
     if (status === 500) onError(error, req);
-    return errorPage(status);
   }
+  if (status !== 404) return errorPage(status);
+  return target.utf8 ? notFoundReply(policy, hasNext) : errorPage(400); // names nothing, and is not even UTF-8
 }
 
 /**
- * Writes a reply: headers, then the body unless HEAD. File bodies stream with backpressure; when
- * the client leaves or the file shrinks the socket is destroyed, so a client sees a short body at
- * once. The file handle is closed whatever happens. `progress.bytes` counts body bytes as they go.
+ * Writes a reply: headers, then the body unless HEAD. Bytes go in one write; file bodies stream
+ * with backpressure, and when the client leaves or the file shrinks the socket is destroyed, so a
+ * client sees a short body at once. Returns a promise only while a file body streams.
  */
-async function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: Policy, progress: { bytes: number }): Promise<void> {
-  const handle = handleOf(reply.body);
-  try {
-    if (res.destroyed) return;
-    res.writeHead(reply.status, edgeHeaders(reply.headers, policy));
-    if (req.method === "HEAD" || reply.body.kind === "empty") return void res.end();
-    if (reply.body.kind === "bytes") {
-      progress.bytes = reply.body.data.length;
-      return void res.end(reply.body.data);
-    }
-    const counted = async function* (chunks: AsyncGenerator<Buffer>) {
-      for await (const chunk of chunks) {
-        progress.bytes += chunk.length;
-        yield chunk;
-      }
-    };
-    await pipeline(Readable.from(counted(bodyChunks(reply.body)), { objectMode: false }), res).catch((error: unknown) => {
-      const clientLeft = (error as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE";
-      if (!clientLeft && !(error instanceof FileShrankError)) throw error;
-    });
-  } finally {
-    await handle?.close().catch(() => {});
+function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: Policy, progress: { bytes: number }): Promise<void> | undefined {
+  const body = reply.body;
+  if (res.destroyed) return void release(body);
+  // Node only reads the list (its types ask for a mutable array).
+  res.writeHead(reply.status, (reply.wire ?? headerList(reply.headers, policy)) as string[]);
+  if (req.method === "HEAD" || body.kind === "empty") {
+    release(body);
+    return void res.end();
   }
+  if (body.kind === "bytes") {
+    progress.bytes = body.data.length;
+    return void res.end(body.data);
+  }
+  return pipeline(new FileBodyStream(body.fd, body.pieces, progress), res).catch((error: unknown) => {
+    const clientLeft = (error as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE";
+    if (!clientLeft && !(error instanceof FileShrankError)) throw error;
+  });
 }
 
-/** Headers the edge adds to every reply: nosniff, CORS, and the user's own (which win). */
-function edgeHeaders(headers: Record<string, string>, policy: Policy): Record<string, string> {
-  const out: Record<string, string> = { ...headers, "X-Content-Type-Options": "nosniff" };
-  if (policy.cors) {
-    out["Access-Control-Allow-Origin"] = "*";
-    out["Access-Control-Expose-Headers"] = "Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges";
+/** A reply's headers as Node's flat list, with the edge's added and the user's replacing ours. */
+function headerList(headers: Readonly<Record<string, string>>, policy: Policy): string[] {
+  const list: string[] = [];
+  const replaced = policy.userHeaderNames;
+  for (const name in headers) {
+    if (replaced.size === 0 || !replaced.has(name.toLowerCase())) list.push(name, headers[name]!);
   }
-  for (const [name, value] of policy.extraHeaders) out[name] = value;
-  return out;
+  for (const item of policy.edgeHeaders) list.push(item);
+  return list;
+}
+
+/** Headers every reply carries: nosniff, CORS when asked for, and the user's own. */
+function edgeHeaders(cors: boolean, userHeaders: ReadonlyArray<readonly [string, string]>): string[] {
+  const ours: Array<[string, string]> = [["X-Content-Type-Options", "nosniff"]];
+  if (cors) {
+    ours.push(["Access-Control-Allow-Origin", "*"]);
+    ours.push(["Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges"]);
+  }
+  const replaced = new Set(userHeaders.map(([name]) => name.toLowerCase()));
+  return [...ours.filter(([name]) => !replaced.has(name.toLowerCase())), ...userHeaders].flat();
 }
 
 function optionsHeaders(req: IncomingMessage, policy: Policy): Record<string, string> {
