@@ -4,21 +4,33 @@
  * `?`, `&<>"'`, unicode, bytes that are not UTF-8) both displays and round-trips.
  * The page needs no script and no external resource; it fits a phone and follows dark mode.
  */
+import { isUtf8 } from "node:buffer";
 import { escape } from "he";
 
-export interface ListingEntry {
+/** A name as the listing shows it, prepared once per version of its folder. */
+export interface ListedName {
   /** The name as the file system gave it: bytes, not necessarily UTF-8. */
   name: Buffer;
+  /** The name as text, escaped for HTML. */
+  html: string;
+  /** The name percent-encoded for a link, then escaped for HTML. */
+  href: string;
+}
+
+/** What a stat said about an entry, for one request. */
+export interface EntryDetails {
   isFolder: boolean;
   symlink: boolean;
   /** Size in bytes for files; null for folders and entries that could not be stat'ed. */
   size: number | null;
   /** Null when the entry could not be stat'ed (a dangling link, no permission). */
-  modified: Date | null;
+  mtimeMs: number | null;
 }
 
 /** Percent-encodes bytes for a URL path segment: everything but RFC 3986's unreserved set. */
 export function encodePathSegment(segment: Buffer): string {
+  // encodeURIComponent leaves only unreserved characters and !'()* alone; it needs valid UTF-8.
+  if (isUtf8(segment)) return encodeURIComponent(segment.toString("utf8")).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
   let out = "";
   for (const byte of segment) {
     const unreserved =
@@ -32,14 +44,11 @@ export function encodePathSegment(segment: Buffer): string {
 /** Case-insensitive natural order: `file2` before `file10`, `a` beside `A`. */
 const naturalOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
-/** Folders first, then files; natural order within each; ties broken by bytes for a stable page. */
-export function sortEntries(entries: ListingEntry[]): ListingEntry[] {
-  return [...entries].sort(
-    (a, b) =>
-      Number(b.isFolder) - Number(a.isFolder) ||
-      naturalOrder.compare(a.name.toString("utf8"), b.name.toString("utf8")) ||
-      Buffer.compare(a.name, b.name),
-  );
+/** Prepares a folder's names for listing: escaped, encoded, and in natural order (ties by bytes). */
+export function prepareNames(names: readonly Buffer[]): ListedName[] {
+  const keyed = names.map((name) => ({ name, text: name.toString("utf8") }));
+  keyed.sort((a, b) => naturalOrder.compare(a.text, b.text) || Buffer.compare(a.name, b.name));
+  return keyed.map(({ name, text }) => ({ name, html: escape(text), href: escape(encodePathSegment(name)) }));
 }
 
 const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -56,18 +65,18 @@ export function humanSize(bytes: number): string {
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${UNITS[unit]}`;
 }
 
-function formatDate(date: Date): string {
-  return date.toISOString().slice(0, 16).replace("T", " ");
-}
-
-function renderRow(entry: ListingEntry): string {
-  const display = entry.name.toString("utf8") + (entry.isFolder ? "/" : "");
-  const href = encodePathSegment(entry.name) + (entry.isFolder ? "/" : "");
-  const classes = [entry.isFolder ? "folder" : "file", entry.symlink ? "symlink" : ""].filter(Boolean).join(" ");
-  const link = `<a href="./${escape(href)}">${escape(display)}</a>${entry.symlink ? ' <span class="mark" title="symbolic link">↪</span>' : ""}`;
-  const size = entry.size === null ? "" : `<data value="${entry.size}">${humanSize(entry.size)}</data>`;
-  const modified = entry.modified === null ? "" : `<time datetime="${entry.modified.toISOString()}">${formatDate(entry.modified)}</time>`;
-  return `<tr class="${classes}"><td class="name">${link}</td><td class="size">${size}</td><td class="modified">${modified}</td></tr>`;
+/** One table row. Folders get a trailing `/` in both the text and the link. */
+export function renderRow(entry: ListedName, details: EntryDetails): string {
+  const slash = details.isFolder ? "/" : "";
+  const classes = (details.isFolder ? "folder" : "file") + (details.symlink ? " symlink" : "");
+  const mark = details.symlink ? ' <span class="mark" title="symbolic link">↪</span>' : "";
+  const size = details.size === null ? "" : `<data value="${details.size}">${humanSize(details.size)}</data>`;
+  let modified = "";
+  if (details.mtimeMs !== null) {
+    const iso = new Date(details.mtimeMs).toISOString();
+    modified = `<time datetime="${iso}">${iso.slice(0, 10)} ${iso.slice(11, 16)}</time>`;
+  }
+  return `<tr class="${classes}"><td class="name"><a href="./${entry.href}${slash}">${entry.html}${slash}</a>${mark}</td><td class="size">${size}</td><td class="modified">${modified}</td></tr>\n`;
 }
 
 const STYLE = `
@@ -90,11 +99,19 @@ tr.folder a { font-weight: 600; }
 @media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } }
 `;
 
-/** Renders the listing page for `displayPath` (decoded, e.g. `/photos/2024/`). */
-export function renderListing(displayPath: string, entries: ListingEntry[], isRoot: boolean): string {
+/**
+ * Renders the listing page for `displayPath` (decoded, e.g. `/photos/2024/`) from rows made by
+ * `renderRow`, each with whether it is a folder: folders come first, each group in the given order.
+ */
+export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean): string {
   const title = `Directory listing for ${escape(displayPath)}`;
   const parent = isRoot ? "" : `<tr class="folder parent"><td class="name"><a href="../">../</a></td><td class="size"></td><td class="modified"></td></tr>\n`;
-  const rows = sortEntries(entries).map(renderRow).join("\n");
+  let folders = "";
+  let files = "";
+  for (const row of rows) {
+    if (row.isFolder) folders += row.html;
+    else files += row.html;
+  }
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -109,8 +126,7 @@ export function renderListing(displayPath: string, entries: ListingEntry[], isRo
 <table>
 <thead><tr><th class="name">Name</th><th class="size">Size</th><th class="modified">Modified (UTC)</th></tr></thead>
 <tbody>
-${parent}${rows}
-</tbody>
+${parent}${folders}${files}</tbody>
 </table>
 </body>
 </html>

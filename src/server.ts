@@ -21,7 +21,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { isUtf8 } from "node:buffer";
 import mime from "mime-types";
-import { encodePathSegment, renderListing, type ListingEntry } from "./listing.js";
+import { encodePathSegment, prepareNames, renderListing, renderRow, type ListedName } from "./listing.js";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -81,6 +81,7 @@ interface Policy {
   /** Lower-cased names of the user's headers, which replace ours of the same name. */
   userHeaderNames: ReadonlySet<string>;
   cache: SmallFileCache;
+  folders: FolderCache;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -886,32 +887,81 @@ function findIndex(segments: readonly Buffer[], policy: Policy): { segments: Buf
   return null;
 }
 
+/** A folder's names as read and prepared for listing, with whether each is a symlink. */
+interface FolderVersion {
+  stats: Stats;
+  names: ReadonlyArray<{ listed: ListedName; symlink: boolean }>;
+}
+
 /**
- * Reads a folder as Buffers (names need not be UTF-8) and stats each entry. Hidden from the
- * listing is exactly what would not be served: dotfiles, and symlinks leading out of the root.
- * An entry that cannot be stat'ed (a dangling link, no permission) is listed without details.
+ * Folders' names, kept while the folder itself is unchanged: adding, removing or renaming an
+ * entry changes the folder's mtime and ctime, so a fresh lstat (which `locate` made anyway) says
+ * whether the names still hold. The same settling rule as `SmallFileCache` covers two changes
+ * within one clock tick. Sizes and dates are not kept: every entry is stat'ed on every listing.
  */
-function readListingEntries(dirPath: Buffer, policy: Policy): ListingEntry[] {
-  const entries: ListingEntry[] = [];
-  for (const dirent of readdirSync(dirPath, { withFileTypes: true, encoding: "buffer" })) {
-    const name = dirent.name as unknown as Buffer;
-    if (name[0] === DOT && !policy.dotfiles) continue;
-    const entryPath = joinBytes(dirPath, [name]);
-    const symlink = dirent.isSymbolicLink();
+class FolderCache {
+  static readonly MAX_ENTRIES = 64;
+  private readonly entries = new Map<string, FolderVersion>();
+
+  get(fsPath: Buffer, stats: Stats): FolderVersion | undefined {
+    const key = fsPath.toString("latin1");
+    const entry = this.entries.get(key);
+    if (entry === undefined || sameFile(entry.stats, stats)) return entry;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  put(fsPath: Buffer, version: FolderVersion, statedAt: number): void {
+    if (statedAt - version.stats.ctimeMs < SmallFileCache.SETTLE_MS) return;
+    const key = fsPath.toString("latin1");
+    this.entries.delete(key);
+    if (this.entries.size >= FolderCache.MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, version);
+  }
+}
+
+/**
+ * A folder's names (as Buffers: they need not be UTF-8), from the cache or from readdir. Left out
+ * is exactly what would not be served: dotfiles (symlinks leading out are judged per request).
+ */
+function folderNames(found: Found, policy: Policy): FolderVersion["names"] {
+  const cached = policy.folders.get(found.fsPath, found.stats);
+  if (cached) return cached.names;
+  const statedAt = Date.now();
+  const stats = statSync(found.fsPath); // the stat must come before the read, as for files
+  const dirents = readdirSync(found.fsPath, { withFileTypes: true, encoding: "buffer" });
+  const shown = dirents.filter((dirent) => policy.dotfiles || (dirent.name as unknown as Buffer)[0] !== DOT);
+  const symlinks = new Set(shown.filter((dirent) => dirent.isSymbolicLink()).map((dirent) => dirent.name as unknown as Buffer));
+  const names = prepareNames(shown.map((dirent) => dirent.name as unknown as Buffer)).map((listed) => ({ listed, symlink: symlinks.has(listed.name) }));
+  policy.folders.put(found.fsPath, { stats, names }, statedAt);
+  return names;
+}
+
+/**
+ * The listing's rows: every entry stat'ed now, so sizes and dates are current. Symlinks that lead
+ * out of the root are hidden; an entry that cannot be stat'ed (a dangling link, no permission) is
+ * listed without details.
+ */
+function listingRows(found: Found, policy: Policy): Array<{ isFolder: boolean; html: string }> {
+  const rows: Array<{ isFolder: boolean; html: string }> = [];
+  for (const { listed, symlink } of folderNames(found, policy)) {
+    const entryPath = joinBytes(found.fsPath, [listed.name]);
     if (symlink && !policy.followSymlinks) {
       const real = tryFs(() => realpathSync.native(entryPath, { encoding: "buffer" }));
       if (real !== undefined && !isInsideRoot(real, policy)) continue;
     }
-    const stats = dirent.isFile() || dirent.isDirectory() || symlink ? tryFs(() => statSync(entryPath, { throwIfNoEntry: false })) : undefined;
-    entries.push({
-      name,
-      isFolder: stats ? stats.isDirectory() : dirent.isDirectory(),
-      symlink,
-      size: stats?.isFile() ? stats.size : null,
-      modified: stats ? new Date(stats.mtimeMs) : null,
-    });
+    let stats: Stats | undefined;
+    try {
+      stats = statSync(entryPath, { throwIfNoEntry: false });
+      if (stats === undefined && !symlink) continue; // gone since the folder was read
+    } catch {
+      stats = undefined; // no permission, a loop: listed, without details
+    }
+    const isFolder = stats?.isDirectory() ?? false;
+    const details = { isFolder, symlink, size: stats?.isFile() ? stats.size : null, mtimeMs: stats ? stats.mtimeMs : null };
+    rows.push({ isFolder, html: renderRow(listed, details) });
   }
-  return entries;
+  return rows;
 }
 
 /** The result of a file-system call, or undefined when it failed (for best-effort details). */
@@ -923,10 +973,9 @@ function tryFs<T>(call: () => T): T | undefined {
   }
 }
 
-function listingReply(target: Extract<TargetPath, { kind: "path" }>, dirPath: Buffer, policy: Policy): Reply {
-  const entries = readListingEntries(dirPath, policy);
+function listingReply(target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
   const displayPath = "/" + target.segments.map((s) => s.toString("utf8") + "/").join("");
-  return htmlPage(200, renderListing(displayPath, entries, target.segments.length === 0));
+  return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -942,7 +991,7 @@ function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: 
   const index = findIndex(target.segments, policy);
   if (index) return replyForFile(req, index.segments, index.found, policy);
   if (!policy.listing) return "not found";
-  return listingReply(target, found.fsPath, policy);
+  return listingReply(target, found, policy);
 }
 
 /** How often to look again at a file that keeps changing between its stat and its read. */
@@ -1002,6 +1051,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     edgeHeaders: edgeHeaders(cors, userHeaders),
     userHeaderNames: new Set(userHeaders.map(([name]) => name.toLowerCase())),
     cache: new SmallFileCache(),
+    folders: new FolderCache(),
   };
   const onError = options.onError ?? defaultOnError;
   const onResponse = options.onResponse;
