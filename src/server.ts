@@ -62,6 +62,8 @@ export interface AccessLogEntry {
   ms: number;
   /** False when the client went away (or the file shrank) before the body was complete. */
   completed: boolean;
+  /** Why a request was refused or failed (`dot-dot segment`, `EACCES`…); never sent to the client. */
+  note?: string;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
@@ -151,7 +153,7 @@ function resolveTargetPath(rawTarget: string, dotfiles: boolean): TargetPath {
     if (splitBytes(segment, BACKSLASH).some(isDotDot)) return { kind: "refuse", status: 400, reason: "dot-dot segment" };
     if (process.platform === "win32" && segment.includes(BACKSLASH)) return { kind: "refuse", status: 400, reason: "backslash in path" };
     if (segment[0] === DOT && !dotfiles && !(segments.length === 0 && segment.equals(WELL_KNOWN))) {
-      return { kind: "refuse", status: 404, reason: "dotfile" };
+      return { kind: "refuse", status: 404, reason: "dotfile hidden; --dotfiles serves it" };
     }
     segments.push(segment);
   }
@@ -267,14 +269,17 @@ function isInsideRoot(real: Buffer, policy: Policy): boolean {
   return real.length > prefix.length && real.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
 }
 
+/** What `locate` says of a symlink whose target is outside the root (without `followSymlinks`). */
+const LEADS_OUT = { kind: "outside", note: "symlink leads out of the root; --follow-symlinks serves it" } as const;
+
 /**
- * Finds what the segments name; null when nothing servable is there. Symlinks are judged by where
+ * Finds what the segments name; null when nothing servable is there, LEADS_OUT for a link out. Symlinks are judged by where
  * they lead: unless `followSymlinks`, each component is lstat'ed from the root down, and while no
  * component is a link the joined path is already the real path (one syscall for a file at the top).
  * A link sends the path through realpath, which must land inside the real root plus a separator.
  * Only folders and regular files count: FIFOs, sockets and devices are never opened.
  */
-function locate(segments: readonly Buffer[], policy: Policy): Found | null {
+function locate(segments: readonly Buffer[], policy: Policy): Found | typeof LEADS_OUT | null {
   const fsPath = joinBytes(policy.rootReal, segments);
   if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, { throwIfNoEntry: false }));
   let stats: Stats | undefined;
@@ -289,7 +294,7 @@ function locate(segments: readonly Buffer[], policy: Policy): Found | null {
   return classify(fsPath, stats ?? statSync(fsPath));
 }
 
-function locateThroughLinks(fsPath: Buffer, policy: Policy): Found | null {
+function locateThroughLinks(fsPath: Buffer, policy: Policy): Found | typeof LEADS_OUT | null {
   let real: Buffer;
   try {
     real = realpathSync.native(fsPath, { encoding: "buffer" });
@@ -297,7 +302,7 @@ function locateThroughLinks(fsPath: Buffer, policy: Policy): Found | null {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null; // a dangling link
     throw error;
   }
-  if (!isInsideRoot(real, policy)) return null; // a link out of the root is as good as absent
+  if (!isInsideRoot(real, policy)) return LEADS_OUT; // as good as absent, but the log says why
   return classify(real, statSync(real, { throwIfNoEntry: false }));
 }
 
@@ -317,10 +322,12 @@ function sameFile(a: Stats, b: Stats): boolean {
  * if a component was swapped for a link (or the file replaced) in between, the inode differs and
  * the caller looks again. O_NONBLOCK in case it was swapped for a FIFO.
  */
-function openFound(found: Found): { fd: number; stats: Stats } | "changed" {
+function openFound(found: Found, policy: Policy): { fd: number; stats: Stats } | "changed" {
+  // The path holds no link unless links may be followed; one there now was swapped in (ELOOP: 404).
+  const flags = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (policy.followSymlinks ? 0 : fsConstants.O_NOFOLLOW);
   let fd: number;
   try {
-    fd = openSync(found.fsPath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    fd = openSync(found.fsPath, flags);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return "changed";
     throw error;
@@ -466,7 +473,7 @@ function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
   const cached = policy.cache.get(found.fsPath, found.stats);
   if (cached) return { meta: cached.meta, source: { kind: "memory", data: cached.data } };
   const statedAt = Date.now();
-  const opened = openFound(found);
+  const opened = openFound(found, policy);
   if (opened === "changed") return opened;
   const meta = fileMeta(opened.stats, found.fsPath, policy);
   if (opened.stats.size > SMALL_FILE) return { meta, source: { kind: "descriptor", fd: opened.fd } };
@@ -692,6 +699,8 @@ type Body =
 /** Replies are never changed once made, so constant ones (error pages) are shared. */
 interface Reply {
   readonly status: number;
+  /** Why, for the log only: a refusal's reason or an error's code. Never sent. */
+  readonly note?: string;
   readonly headers: Readonly<Record<string, string>>;
   /** The headers as sent, when made in advance: then exactly `headerList(headers, policy)`. */
   readonly wire?: readonly string[];
@@ -831,7 +840,7 @@ class FileBodyStream extends Readable {
   constructor(
     private readonly fd: number,
     private readonly pieces: readonly Piece[],
-    private readonly progress: { bytes: number },
+    private readonly progress: Progress,
   ) {
     super({ highWaterMark: READ_CHUNK });
     this.position = this.rangeStart();
@@ -983,28 +992,35 @@ function listingReply(target: Extract<TargetPath, { kind: "path" }>, found: Foun
 // ---------------------------------------------------------------------------------------------
 
 /** Answers a GET or HEAD for a path. Throws fs errors and refusals; the edge maps them. */
-function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | "not found" {
+function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
   const found = locate(target.segments, policy);
-  if (found === null) return "not found";
-  if (found.kind === "file") return target.slash ? "not found" : replyForFile(req, target.segments, found, policy);
+  if (found === null) return NOT_FOUND;
+  if (found.kind === "outside") return new NotFound(found.note);
+  if (found.kind === "file") return target.slash ? NOT_FOUND : replyForFile(req, target.segments, found, policy);
   if (!target.slash) return emptyReply(301, { Location: folderLocation(target.segments, target.query) });
   const index = findIndex(target.segments, policy);
   if (index) return replyForFile(req, index.segments, index.found, policy);
-  if (!policy.listing) return "not found";
+  if (!policy.listing) return new NotFound("folder has no index.html and --no-listing is on");
   return listingReply(target, found, policy);
 }
+
+/** No reply of our own: the 404 page (or next()) answers, and the log says why when we know. */
+class NotFound {
+  constructor(readonly note?: string) {}
+}
+const NOT_FOUND = new NotFound();
 
 /** How often to look again at a file that keeps changing between its stat and its read. */
 const MAX_ATTEMPTS = 3;
 
 /** The reply for the file `found` at `segments`. A file rewritten faster than we can read it is a 503. */
-function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: Found, policy: Policy): Reply | "not found" {
+function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: Found, policy: Policy): Reply | NotFound {
   for (let attempt = 1; ; attempt++) {
     const file = readyFile(found, policy);
     if (file !== "changed") return fileReply(req, file);
-    if (attempt === MAX_ATTEMPTS) throw new HttpRefusal(503);
+    if (attempt === MAX_ATTEMPTS) return { ...errorPage(503), note: "file kept changing while being read" };
     const again = locate(segments, policy);
-    if (again?.kind !== "file") return "not found";
+    if (again?.kind !== "file") return NOT_FOUND;
     found = again;
   }
 }
@@ -1012,14 +1028,15 @@ function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: 
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];
 
 /** The 404 page: the root's own `404.html` when there is one, else a generic page. */
-function notFoundReply(policy: Policy, hasNext: boolean): Reply | "next" {
+function notFoundReply(policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
   if (hasNext) return "next";
   const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
   const page = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
-  if (page === undefined || page === "changed") return errorPage(404);
+  if (page === undefined || page === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
   const size = page.meta.size;
   return {
     status: 404,
+    note,
     headers: { "Content-Type": "text/html; charset=utf-8", "Content-Length": String(size), "Cache-Control": "no-cache" },
     body: bodyFrom(page.source, [{ start: 0, end: size - 1 }]),
   };
@@ -1068,7 +1085,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
 
   return function serveHere(req, res, next) {
     const started = performance.now();
-    const progress = { bytes: 0 };
+    const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
       res.once("close", () => {
         onResponse({
@@ -1078,6 +1095,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
           url: req.url ?? "",
           status: res.statusCode,
           bytes: progress.bytes,
+          note: progress.note,
           ms: performance.now() - started,
           completed: res.writableFinished,
         });
@@ -1110,18 +1128,29 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
     return emptyReply(405, { Allow: ALLOW });
   }
   const target = resolveTarget(req.url ?? "/");
-  if (target.kind === "refuse") return target.status === 400 ? errorPage(400) : notFoundReply(policy, hasNext);
+  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(policy, hasNext, target.reason);
   let status: number;
+  let note: string | undefined;
   try {
     const reply = replyForPath(req, target, policy);
-    if (reply !== "not found") return reply;
+    if (!(reply instanceof NotFound)) return reply;
     status = 404;
+    note = reply.note;
   } catch (error) {
     status = statusForError(error);
+    note = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : undefined);
     if (status === 500) onError(error, req);
   }
-  if (status !== 404) return errorPage(status);
-  return target.utf8 ? notFoundReply(policy, hasNext) : errorPage(400); // names nothing, and is not even UTF-8
+  if (status !== 404) return { ...errorPage(status), note };
+  if (!target.utf8) return { ...errorPage(400), note: "path is not UTF-8 and names nothing" };
+  return notFoundReply(policy, hasNext, note);
+}
+
+/** What the access log learns as a reply goes out. */
+interface Progress {
+  /** Body bytes handed to the socket so far. */
+  bytes: number;
+  note: string | undefined;
 }
 
 /**
@@ -1129,8 +1158,9 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
  * with backpressure, and when the client leaves or the file shrinks the socket is destroyed, so a
  * client sees a short body at once. Returns a promise only while a file body streams.
  */
-function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: Policy, progress: { bytes: number }): Promise<void> | undefined {
+function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: Policy, progress: Progress): Promise<void> | undefined {
   const body = reply.body;
+  progress.note = reply.note;
   if (res.destroyed) return void release(body);
   // Node only reads the list (its types ask for a mutable array).
   res.writeHead(reply.status, (reply.wire ?? headerList(reply.headers, policy)) as string[]);
@@ -1188,7 +1218,9 @@ function clientAddress(socket: { remoteAddress?: string | undefined }): string {
 }
 
 function defaultOnError(error: unknown, req: IncomingMessage): void {
-  process.stderr.write(`serve-here: error answering ${escapeControl(`${req.method} ${req.url}`)}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  // An fs error's message holds the decoded path, which the client chose (`/%1b[2J`): escape it too.
+  process.stderr.write(`serve-here: error answering ${escapeControl(`${req.method} ${req.url}`)}: ${detail.split("\n").map(escapeControl).join("\n")}\n`);
 }
 
 /** Escapes control characters so a request cannot write terminal escapes into a log. */
@@ -1196,11 +1228,12 @@ export function escapeControl(text: string): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
-/** One access-log line: time, client, method, target, status, bytes, milliseconds. */
+/** One access-log line: time, client, method, target, status, bytes, milliseconds, and why when refused. */
 export function formatLogLine(e: AccessLogEntry): string {
   const time = e.time.toISOString().replace(/\.\d+Z$/, "Z");
   const status = e.completed ? String(e.status) : `${e.status} (aborted)`;
-  return `${time} ${e.client} ${escapeControl(e.method)} ${escapeControl(e.url)} ${status} ${e.bytes} ${e.ms.toFixed(1)}ms`;
+  const note = e.note === undefined ? "" : ` (${escapeControl(e.note)})`;
+  return `${time} ${e.client} ${escapeControl(e.method)} ${escapeControl(e.url)} ${status} ${e.bytes} ${e.ms.toFixed(1)}ms${note}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1245,8 +1278,15 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === "ECONNRESET") return socket.destroy();
     const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    options.onResponse?.({ time: new Date(), client: clientAddress(socket as Socket), method: "-", url: `(${error.code ?? "bad request"})`, status, bytes: 0, ms: 0, completed: true });
+    // Then let go of the connection, even if the client ignores the answer and keeps sending.
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+    options.onResponse?.({ time: new Date(), client: clientAddress(socket as Socket), method: "-", url: "-", status, bytes: 0, ms: 0, completed: true, note: error.code ?? "malformed request" });
+  });
+
+  // CONNECT asks us to be a proxy, which we are not; unheard, Node would drop the connection silently.
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${ALLOW}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+    options.onResponse?.({ time: new Date(), client: clientAddress(socket), method: "CONNECT", url: req.url ?? "", status: 405, bytes: 0, ms: 0, completed: true, note: "not a proxy" });
   });
 
   const firstPort = options.port ?? 8000;

@@ -10,7 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { BIN, PROJECT_ROOT, eventually, rawRequest, request, runCli, startCli, tempDir, type RunningCli } from "./helpers.js";
+import { BIN, PROJECT_ROOT, eventually, rawGet, rawRequest, request, runCli, startCli, tempDir, type RunningCli } from "./helpers.js";
 
 const VERSION = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
 const ESC = "\x1b";
@@ -320,6 +320,29 @@ test("each response logs one line with time, client, method, path, status and by
   const missing = logLinesFor(cli.stdout(), "/missing.txt");
   assert.equal(missing.length, 1, "one line for the 404");
   assert.ok(missing[0]!.split(/\s+/).includes("404"));
+});
+
+test("a refused request's log line says why, without revealing it to the client", async (t) => {
+  const outside = tempDir(t, { "secret.txt": "secret" });
+  const root = tempDir(t, { "a.txt": "a", ".env": "KEY=1", out: { symlink: path.join(outside, "secret.txt") } });
+  const cli = await startCli(t, [root, ...LOCAL_ONLY]);
+  const expected: Array<[string, number, string]> = [
+    ["/..%2fa.txt", 400, "(dot-dot segment)"],
+    ["/%zz", 400, "(malformed percent-encoding)"],
+    ["/.env", 404, "(dotfile hidden; --dotfiles serves it)"],
+    ["/out", 404, "(symlink leads out of the root; --follow-symlinks serves it)"],
+  ];
+  for (const [target, status, note] of expected) {
+    const res = await rawGet(cli.port, target);
+    assert.equal(res.status, status, target);
+    assert.ok(!res.raw.toString("latin1").includes(note.slice(1, -1)), `the reason is not sent for ${target}`);
+  }
+  await eventually(() => expected.every(([target]) => logLinesFor(cli.stdout(), target).length > 0), "no log lines");
+  await stop(cli);
+  for (const [target, status, note] of expected) {
+    const [line] = logLinesFor(cli.stdout(), target);
+    assert.ok(line!.includes(` ${status} `) && line!.endsWith(note), `${target}: ${JSON.stringify(line)}`);
+  }
 });
 
 test("-q silences the request log", async (t) => {
