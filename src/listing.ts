@@ -5,7 +5,10 @@
  * The page needs no script and no external resource; it fits a phone and follows dark mode.
  */
 import { isUtf8 } from "node:buffer";
-import { escape } from "he";
+import { createRequire } from "node:module";
+
+// Required, not imported: importing a CommonJS package makes Node lex its source first.
+const { escape } = createRequire(import.meta.url)("he") as typeof import("he");
 
 /** A name as the listing shows it, prepared once per version of its folder. */
 export interface ListedName {
@@ -41,13 +44,15 @@ export function encodePathSegment(segment: Buffer): string {
   return out;
 }
 
-/** Case-insensitive natural order: `file2` before `file10`, `a` beside `A`. */
-const naturalOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+/** Case-insensitive natural order: `file2` before `file10`, `a` beside `A`. Made on first use:
+ * loading the collation data takes longer than the rest of start-up's own work. */
+let naturalOrder: Intl.Collator | undefined;
 
 /** Prepares a folder's names for listing: escaped, encoded, and in natural order (ties by bytes). */
 export function prepareNames(names: readonly Buffer[]): ListedName[] {
   const keyed = names.map((name) => ({ name, text: name.toString("utf8") }));
-  keyed.sort((a, b) => naturalOrder.compare(a.text, b.text) || Buffer.compare(a.name, b.name));
+  const order = (naturalOrder ??= new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }));
+  keyed.sort((a, b) => order.compare(a.text, b.text) || Buffer.compare(a.name, b.name));
   return keyed.map(({ name, text }) => ({ name, html: escape(text), href: escape(encodePathSegment(name)) }));
 }
 

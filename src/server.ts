@@ -10,18 +10,19 @@
  * Paths are handled as Buffers from the request to the file system so that a file whose name is
  * not valid UTF-8 (Linux allows it) can be listed and fetched like any other.
  */
-import { randomBytes } from "node:crypto";
 import { close, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, read, readdirSync, readSync, realpathSync, statSync, type Stats } from "node:fs";
-import { realpath } from "node:fs/promises";
 import http, { type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { pipeline, Readable } from "node:stream";
 import { isUtf8 } from "node:buffer";
-import mime from "mime-types";
+import { createRequire } from "node:module";
 import { encodePathSegment, prepareNames, renderListing, renderRow, type ListedName } from "./listing.js";
+
+// CommonJS packages are required, not imported: importing makes Node lex their source for named
+// exports first, which costs start-up time for nothing.
+const mime = createRequire(import.meta.url)("mime-types") as typeof import("mime-types");
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -800,7 +801,8 @@ function fileReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
 
 /** `multipart/byteranges` (§14.6), its Content-Length counted exactly before a byte is read. */
 function multipartReply(source: FileSource, ranges: readonly ByteRange[], meta: FileMeta): Reply {
-  const boundary = randomBytes(12).toString("hex");
+  // The boundary need only be absent from the parts; 24 random hex digits see to that.
+  const boundary = randomHex(12) + randomHex(12);
   const pieces: Piece[] = [];
   let length = 0;
   ranges.forEach((range, i) => {
@@ -815,6 +817,10 @@ function multipartReply(source: FileSource, ranges: readonly ByteRange[], meta: 
     headers: { ...meta.common, "Content-Type": `multipart/byteranges; boundary=${boundary}`, "Content-Length": String(length + tail.length) },
     body: bodyFrom(source, pieces),
   };
+}
+
+function randomHex(digits: number): string {
+  return Math.floor(Math.random() * 16 ** digits).toString(16).padStart(digits, "0");
 }
 
 /** Thrown mid-body when the file holds fewer bytes than we promised in Content-Length. */
@@ -1053,7 +1059,7 @@ const MAX_REMEMBERED_TARGETS = 1000;
 
 /** Builds the request handler. Decides everything it can once, here, rather than per request. */
 export async function createHandler(options: HandlerOptions = {}): Promise<Handler> {
-  const rootReal = await realpath(path.resolve(options.root ?? "."), { encoding: "buffer" });
+  const rootReal = realpathSync.native(path.resolve(options.root ?? "."), { encoding: "buffer" });
   if (!statSync(rootReal).isDirectory()) throw Object.assign(new Error("root is not a folder"), { code: "ENOTDIR" });
   const cors = options.cors ?? false;
   const userHeaders = validateExtraHeaders(options.headers ?? {});
@@ -1087,10 +1093,11 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     const started = performance.now();
     const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
+      const client = clientAddress(req.socket); // now: a destroyed socket no longer knows its peer
       res.once("close", () => {
         onResponse({
           time: new Date(),
-          client: clientAddress(req.socket),
+          client,
           method: req.method ?? "-",
           url: req.url ?? "",
           status: res.statusCode,
@@ -1172,9 +1179,12 @@ function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, poli
     progress.bytes = body.data.length;
     return void res.end(body.data);
   }
-  return pipeline(new FileBodyStream(body.fd, body.pieces, progress), res).catch((error: unknown) => {
-    const clientLeft = (error as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE";
-    if (!clientLeft && !(error instanceof FileShrankError)) throw error;
+  return new Promise((resolve, reject) => {
+    pipeline(new FileBodyStream(body.fd, body.pieces, progress), res, (error) => {
+      const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
+      if (!error || clientLeft || error instanceof FileShrankError) resolve();
+      else reject(error);
+    });
   });
 }
 
