@@ -353,7 +353,7 @@ function openFound(found: Found, policy: Policy): { fd: number; stats: Stats } |
 /** Everything about a file version that its headers say, decided once per version. */
 interface FileMeta {
   size: number;
-  /** Strong: it changes with the inode, the size or the mtime to the microsecond. */
+  /** Strong: it changes with the inode, the size, or the mtime or ctime to the microsecond. */
   etag: string;
   lastModified: string;
   /** mtime in whole seconds, the granularity of HTTP dates. */
@@ -368,8 +368,10 @@ interface FileMeta {
 
 /** The one place validators are made. Cheap: no hashing, nothing read from the file. */
 function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta {
-  const mtimeMicros = Math.floor(stats.mtimeMs * 1000);
-  const etag = `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${mtimeMicros.toString(36)}"`;
+  // ctime too: an edit whose mtime is put back (`cp -p`, rsync, tar, utimes) still moves the ctime,
+  // and without it the old ETag would earn a stale 304, or an If-Range splice of old and new bytes.
+  const micros = (ms: number) => Math.floor(ms * 1000).toString(36);
+  const etag = `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${micros(stats.mtimeMs)}-${micros(stats.ctimeMs)}"`;
   const lastModified = new Date(stats.mtimeMs).toUTCString();
   const contentType = contentTypeFor(fsPath.subarray(fsPath.lastIndexOf(SEPARATOR) + 1));
   const common = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": policy.cacheControl, "Accept-Ranges": "bytes" };
