@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Turns one run's raw results (results.tsv, meta.tsv, servers.txt in RAW_DIR) into the markdown summary.
+
+Usage: report.py RAW_DIR > summary.md
+
+Every serve-here figure is also given as a ratio to nginx and to the best Node peer (the best of sirv,
+serve and http-server for that row: the highest throughput, or the lowest latency, memory, start-up).
+Ratios are always serve-here ÷ peer.
+"""
+import os
+import sys
+
+SUBJECT = "serve-here"
+NODE_PEERS = ["sirv", "serve", "http-server"]
+REFERENCE = "nginx"
+
+raw = sys.argv[1]
+meta = {}
+with open(os.path.join(raw, "meta.tsv")) as f:
+    for line in f:
+        k, _, v = line.rstrip("\n").partition("\t")
+        meta[k] = v
+R = {}
+with open(os.path.join(raw, "results.tsv")) as f:
+    for line in f:
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) == 3:
+            R[(parts[0], parts[1])] = parts[2]
+servers = []
+with open(os.path.join(raw, "servers.txt")) as f:
+    for line in f:
+        if line.strip() and line.strip() not in servers:
+            servers.append(line.strip())
+scenarios = meta.get("scenarios", "").split()
+settings = dict(kv.split("=", 1) for kv in meta.get("settings", "").split() if "=" in kv)
+quiet = float(meta.get("quiet_cores", "0.15"))
+
+
+def num(server, key, scale=1.0):
+    v = R.get((server, key), "")
+    try:
+        return float(v) * scale
+    except ValueError:
+        return None
+
+
+def fmt(v, kind):
+    if v is None:
+        return "–"
+    if v == 0:
+        return "0"
+    if kind == "int":
+        return f"{v:.0f}"
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+# (label, key, scale, better, format, scenario that must have run)
+ROWS = [
+    ("S1 1 KiB file, req/s", "S1_rps", 1, "hi", "int", "S1"),
+    ("S1 p99 latency, ms", "S1_p99_ms", 1, "lo", "sig", "S1"),
+    ("S2 100 KiB file, req/s", "S2_rps", 1, "hi", "int", "S2"),
+    ("S2 p99 latency, ms", "S2_p99_ms", 1, "lo", "sig", "S2"),
+    ("S3 64 MiB file, MiB/s", "S3_mibs", 1, "hi", "sig", "S3"),
+    ("S3 p99 latency, ms", "S3_p99_ms", 1, "lo", "sig", "S3"),
+    ("S4 1000-entry listing, req/s", "S4_rps", 1, "hi", "sig", "S4"),
+    ("S4 p99 latency, ms", "S4_p99_ms", 1, "lo", "sig", "S4"),
+    ("S5 304 revalidation, req/s", "S5_rps", 1, "hi", "int", "S5"),
+    ("S5 p99 latency, ms", "S5_p99_ms", 1, "lo", "sig", "S5"),
+    ("S6 404, req/s", "S6_rps", 1, "hi", "int", "S6"),
+    ("S6 p99 latency, ms", "S6_p99_ms", 1, "lo", "sig", "S6"),
+    ("idle RSS, MiB", "idle_rss_kb", 1 / 1024, "lo", "sig", None),
+    ("peak RSS under load (MEM), MiB", "MEM_hwm_kb", 1 / 1024, "lo", "sig", "MEM"),
+    (f"start-up to first answer, ms (median of {settings.get('START_ROUNDS', '?')})", "start_median_ms", 1, "lo", "sig", None),
+]
+if settings.get("START_ROUNDS") == "0":
+    ROWS = [r for r in ROWS if r[1] != "start_median_ms"]
+ROWS = [r for r in ROWS if r[5] is None or r[5] in scenarios]
+
+
+def cell(server, key, scale, kind):
+    v = num(server, key, scale)
+    text = fmt(v, kind)
+    sc = key.split("_")[0]
+    if sc == "S4" and R.get((server, "S4_note"), "").startswith("no listing"):
+        return "no listing"
+    if v is None or R.get((server, f"{sc}_requests")) == "0":
+        # a reason is in the notes: the server was not run, a scenario failed, nothing completed
+        reason = R.get((server, "note")) or R.get((server, f"{sc}_note")) or R.get((server, f"{sc}_requests")) == "0" \
+            or (key.startswith("start") and R.get((server, "start_note")))
+        return f"{text} ¹" if reason else "–"
+    if key == "S5_rps" and R.get((server, "S5_code")) not in (None, "304"):
+        text += f" (got {R[(server, 'S5_code')]})"
+    if key == "S6_rps" and R.get((server, "S6_code")) not in (None, "404"):
+        text += f" (got {R[(server, 'S6_code')]})"
+    if R.get((server, f"{sc}_note"), "").startswith("server crashed"):
+        text += " ✗"
+    return text
+
+
+def ratio(key, scale, better, other):
+    a = num(SUBJECT, key, scale)
+    b = num(other, key, scale) if other else None
+    if a is None or b is None or b <= 0:
+        return "–"
+    return f"{a / b:.2f}"
+
+
+def best_node(key, scale, better):
+    vals = [(num(s, key, scale), s) for s in NODE_PEERS if s in servers and num(s, key, scale) is not None]
+    vals = [(v, s) for v, s in vals if v > 0]
+    if not vals:
+        return None
+    return (max if better == "hi" else min)(vals)[1]
+
+
+out = []
+w = out.append
+w(f"# serve-here benchmark, {meta.get('date', '?')}")
+w("")
+w(f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores (servers pinned to CPU {settings.get('SERVER_CPU', '0')}, "
+  f"load generator to CPU {settings.get('LOAD_CPU', '1')}); {meta.get('kernel', '?')}; node {meta.get('node', '?')}; "
+  f"{meta.get('nginx', '?')}; wrk {meta.get('wrk', '?')}; {meta.get('python', '?')}.")
+w(f"serve-here {meta.get('commit', '?')}; peers: {meta.get('peers', '?')}.")
+w(f"Settings: {meta.get('settings', '')}; run time {meta.get('elapsed_s', '?')} s.")
+w("")
+shown = [s for s in servers]
+cols = shown + ([f"÷ {REFERENCE}", "÷ best Node peer"] if SUBJECT in servers else [])
+w("| | " + " | ".join(cols) + " |")
+w("|---|" + "---:|" * len(cols))
+for label, key, scale, better, kind, _ in ROWS:
+    cells = [cell(s, key, scale, kind) for s in shown]
+    if SUBJECT in servers:
+        cells.append(ratio(key, scale, better, REFERENCE if REFERENCE in servers else None))
+        bn = best_node(key, scale, better)
+        r = ratio(key, scale, better, bn)
+        cells.append(f"{r} ({bn})" if r != "–" else "–")
+    w(f"| {label} | " + " | ".join(cells) + " |")
+w("")
+w("Ratios are serve-here ÷ peer: for req/s and MiB/s above 1 means serve-here is faster; for latency, RSS and "
+  "start-up below 1 means serve-here is lower (better). \"Best Node peer\" is the best of sirv, serve and "
+  "http-server in that row. Compare figures only within one run: the machine is small and shared.")
+w("")
+
+# ---------------------------------------------------------------- scenario notes
+if "S5" in scenarios:
+    val = []
+    for s in shown:
+        v = R.get((s, "S5_validator"))
+        if v:
+            val.append(f"{s} {'ETag (If-None-Match)' if v == 'If-None-Match' else 'Last-Modified (If-Modified-Since)'}")
+    if val:
+        w("S5 revalidates with each server's own validator: " + "; ".join(val) + ".")
+        w("")
+if "MEM" in scenarios:
+    w(f"MEM: a fresh instance holds {settings.get('MEM_CONNS', '?')} keep-alive connections (wrk on the 1 KiB file) while "
+      f"{settings.get('MEM_DOWNLOADS', '?')} clients download the 64 MiB file at a capped rate, for {settings.get('MEM_SECONDS', '?')} s; "
+      "the figure is the sum of VmHWM (peak RSS) over the server's processes.")
+    w("")
+    w("| MEM detail | " + " | ".join(shown) + " |")
+    w("|---|" + "---:|" * len(shown))
+    w("| sampled peak RSS, MiB | " + " | ".join(fmt(num(s, "MEM_peak_rss_kb", 1 / 1024), "sig") for s in shown) + " |")
+    w("| RSS before load, MiB | " + " | ".join(fmt(num(s, "MEM_base_rss_kb", 1 / 1024), "sig") for s in shown) + " |")
+    w("| downloads complete | " + " | ".join(R.get((s, "MEM_downloads_ok"), "–") for s in shown) + " |")
+    w("| mean download MiB/s (cap) | " + " | ".join(
+        f"{R[(s, 'MEM_download_mibs')]} ({R.get((s, 'MEM_rate_mibs'), '?')})" if (s, "MEM_download_mibs") in R else "–" for s in shown) + " |")
+    w("| 1 KiB req/s meanwhile | " + " | ".join(fmt(num(s, "MEM_wrk_rps"), "int") for s in shown) + " |")
+    w("| wrk socket errors | " + " | ".join(R.get((s, "MEM_wrk_errors"), "") or "none" for s in shown) + " |")
+    w("")
+
+# CPU use: shows which side was the bottleneck
+load_sc = [sc for sc in ["S1", "S2", "S3", "S4", "S5", "S6"] if sc in scenarios]
+if load_sc:
+    w("CPU cores used during the measured runs, server / wrk (1.00 = a saturated core; wrk near 1.00 means the "
+      "load generator, not the server, set the limit, so the figure understates that server):")
+    w("")
+    w("| cores | " + " | ".join(load_sc) + " |")
+    w("|---|" + "---|" * len(load_sc))
+    for s in shown:
+        if (s, "idle_rss_kb") not in R:
+            continue
+        w(f"| {s} | " + " | ".join(
+            f"{R.get((s, sc + '_srvcpu'), '') or '?'} / {R.get((s, sc + '_wrkcpu'), '') or '?'}" if (s, sc + "_rps") in R else "–"
+            for sc in load_sc) + " |")
+    w("")
+
+# ---------------------------------------------------------------- anomalies
+notes = []
+for s in shown:
+    if (s, "note") in R:
+        notes.append(f"{s}: {R[(s, 'note')]}")
+    if (s, "start_note") in R:
+        notes.append(f"{s} start-up: {R[(s, 'start_note')]}")
+    busy = []
+    for sc in scenarios:
+        if (s, f"{sc}_note") in R:
+            notes.append(f"{s} {sc}: {R[(s, f'{sc}_note')]}")
+        if R.get((s, f"{sc}_requests")) == "0":
+            notes.append(f"{s} {sc}: no request completed within {settings.get('DURATION', '?')} "
+                         "(raise DURATION, or lower the scenario's connections)")
+        if (s, f"{sc}_errors") in R:
+            notes.append(f"{s} {sc}: wrk socket errors {R[(s, f'{sc}_errors')]}")
+        if (s, f"{sc}_non2xx") in R and sc != "S6":
+            notes.append(f"{s} {sc}: {R[(s, f'{sc}_non2xx')]} responses were not 2xx/3xx")
+        if (s, f"{sc}_settle") in R:
+            notes.append(f"{s} {sc}: {R[(s, f'{sc}_settle')]}")
+        wc = num(s, f"{sc}_wrkcpu")
+        if wc is not None and wc >= 0.95:
+            notes.append(f"{s} {sc}: wrk saturated its core ({wc:.2f} cores); the figure is a lower bound")
+        f = num(s, f"{sc}_foreign")
+        if f is not None and f >= quiet:
+            busy.append(f"{sc} {f:.2f}")
+    if (s, "MEM_alive") in R and R[(s, "MEM_alive")] != "1":
+        notes.append(f"{s} MEM: server not alive after the load")
+    if busy:
+        notes.append(f"{s}: other processes on the machine used CPU while it was measured (cores, at most): " + ", ".join(busy))
+w("Start-up spread (min–max of the starts), ms: " + "; ".join(
+    f"{s} {R[(s, 'start_min_ms')]}–{R[(s, 'start_max_ms')]}" for s in shown if (s, "start_min_ms") in R) + ".")
+w("")
+w("Notes (¹ marks a figure that is missing or 0 for a reason given here):" if notes else "Notes:")
+w("")
+for n in notes or ["none"]:
+    w(f"- {n}")
+w("")
+w(f"Raw wrk, curl and helper output: `{meta.get('raw', '?')}/` (not committed).")
+print("\n".join(out))
