@@ -7,8 +7,13 @@
 import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
 
-// Required, not imported: importing a CommonJS package makes Node lex its source first.
-const { escape } = createRequire(import.meta.url)("he") as typeof import("he");
+// `he` is required on first use, not imported: its entity tables take longer to load than the
+// rest of start-up's own work, and a server whose first request is a file never needs them.
+let he: typeof import("he") | undefined;
+function escape(text: string): string {
+  he ??= createRequire(import.meta.url)("he") as typeof import("he");
+  return he.escape(text);
+}
 
 /** A name as the listing shows it, prepared once per version of its folder. */
 export interface ListedName {
