@@ -274,11 +274,12 @@ function isInsideRoot(real: Buffer, policy: Policy): boolean {
 const LEADS_OUT = { kind: "outside", note: "symlink leads out of the root; --follow-symlinks serves it" } as const;
 
 /**
- * Finds what the segments name; null when nothing servable is there, LEADS_OUT for a link out. Symlinks are judged by where
- * they lead: unless `followSymlinks`, each component is lstat'ed from the root down, and while no
- * component is a link the joined path is already the real path (one syscall for a file at the top).
- * A link sends the path through realpath, which must land inside the real root plus a separator.
- * Only folders and regular files count: FIFOs, sockets and devices are never opened.
+ * Finds what the segments name: null when nothing servable is there, LEADS_OUT for a link out.
+ * Symlinks are judged by where they lead: unless `followSymlinks`, each component is lstat'ed from
+ * the root down, and while no component is a link the joined path is already the real path (one
+ * syscall for a file at the top). A link sends the path through realpath, which must land inside
+ * the real root plus a separator. Only folders and regular files count: FIFOs, sockets and
+ * devices are never opened.
  */
 function locate(segments: readonly Buffer[], policy: Policy): Found | typeof LEADS_OUT | null {
   const fsPath = joinBytes(policy.rootReal, segments);
