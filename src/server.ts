@@ -15,7 +15,7 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from "no
 import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
-import { pipeline, Readable } from "node:stream";
+import { pipeline, Readable, type Duplex } from "node:stream";
 import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
 import { encodePathSegment, prepareNames, renderListing, renderRow, type ListedName } from "./listing.js";
@@ -1183,12 +1183,45 @@ function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, poli
     return void res.end(body.data);
   }
   return new Promise((resolve, reject) => {
-    pipeline(new FileBodyStream(body.fd, body.pieces, progress), res, (error) => {
-      const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
-      if (!error || clientLeft || error instanceof FileShrankError) resolve();
-      else reject(error);
+    whenConnectionIsOurs(res, req.socket, (ours) => {
+      if (!ours || res.destroyed) return resolve(release(body));
+      pipeline(new FileBodyStream(body.fd, body.pieces, progress), res, (error) => {
+        const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
+        if (!error || clientLeft || error instanceof FileShrankError) resolve();
+        else reject(error);
+      });
     });
   });
+}
+
+/** Callbacks of responses waiting for their connection, run if it closes first; one listener per socket. */
+const waitingOn = new WeakMap<Socket, Set<() => void>>();
+
+/**
+ * Calls `start(true)` once `res` owns its connection, or `start(false)` if the connection closes
+ * first. A pipelined response waits in Node's queue behind the ones before it, and if the
+ * connection dies meanwhile Node never hands it the socket nor ends it: a file streamed into it
+ * would wait for ever, holding its descriptor.
+ */
+function whenConnectionIsOurs(res: ServerResponse, socket: Socket, start: (ours: boolean) => void): void {
+  if (res.socket) return start(true);
+  if (socket.destroyed) return start(false);
+  let waiting = waitingOn.get(socket);
+  if (waiting === undefined) {
+    const callbacks = new Set<() => void>();
+    socket.once("close", () => callbacks.forEach((callback) => callback()));
+    waitingOn.set(socket, (waiting = callbacks));
+  }
+  const onClose = () => {
+    res.off("socket", onSocket);
+    start(false);
+  };
+  const onSocket = () => {
+    waiting.delete(onClose);
+    start(true);
+  };
+  waiting.add(onClose);
+  res.once("socket", onSocket);
 }
 
 /** A reply's headers as Node's flat list, with the edge's added and the user's replacing ours. */
@@ -1280,6 +1313,8 @@ export interface StartedServer {
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How long a connection we refused may go on sending before it is cut (see `lastWordOn`). */
+const LINGER_MS = 2_000;
 
 export async function startServer(options: ServerOptions = {}): Promise<StartedServer> {
   const handler = await createHandler(options);
@@ -1287,20 +1322,47 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
     (req, res) => handler(req, res),
   );
+  // Node closes a connection after a `Connection: close` request's answer with destroySoon();
+  // make that a lingering close too, or requests pipelined after it would turn the close into a reset.
+  server.on("connection", (socket: Socket) => {
+    socket.destroySoon = () => lingeringClose(socket);
+  });
+
+  // The handler never reads a request body, so `Expect: 100-continue` gets the final answer at once
+  // (RFC 9110 §10.1.1). Node's automatic interim 100, for a pipelined request, can land after the
+  // final response's head, inside its body.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => handler(req, res));
+
   // A malformed request never reaches the handler; answer it plainly instead of Node's silent close.
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || error.code === "ECONNRESET") return socket.destroy();
+  // Node reports the same broken parse again when more bytes arrive: the first report decides.
+  const refused = new WeakSet<Duplex>();
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (refused.has(socket)) return void (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && socket.destroy());
+    if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy();
+    refused.add(socket);
     const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    // Then let go of the connection, even if the client ignores the answer and keeps sending.
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
-    options.onResponse?.({ time: new Date(), client: clientAddress(socket as Socket), method: "-", url: "-", status, bytes: 0, ms: 0, completed: true, note: error.code ?? "malformed request" });
+    lastWordOn(socket, status, {}, { client: clientAddress(socket as Socket), method: "-", url: "-", note: error.code ?? "malformed request" });
   });
 
   // CONNECT asks us to be a proxy, which we are not; unheard, Node would drop the connection silently.
   server.on("connect", (req: IncomingMessage, socket: Socket) => {
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${ALLOW}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
-    options.onResponse?.({ time: new Date(), client: clientAddress(socket), method: "CONNECT", url: req.url ?? "", status: 405, bytes: 0, ms: 0, completed: true, note: "not a proxy" });
+    lastWordOn(socket, 405, { Allow: ALLOW }, { client: clientAddress(socket), method: "CONNECT", url: req.url ?? "", note: "not a proxy" });
   });
+
+  /**
+   * Ends a connection with a bare status of our own, after every response still owed on it: the
+   * requests pipelined before the bad one get their answers, in order, first (a status line now
+   * would answer the wrong request, or land inside a body on the wire). Then `lingeringClose`.
+   */
+  function lastWordOn(socket: Duplex, status: number, headers: Record<string, string>, log: Pick<AccessLogEntry, "client" | "method" | "url" | "note">): void {
+    afterOwedResponses(socket, () => {
+      if (!socket.writable) return void socket.destroy();
+      const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+      lingeringClose(socket);
+      options.onResponse?.({ time: new Date(), status, bytes: 0, ms: 0, completed: true, ...log });
+    });
+  }
 
   const firstPort = options.port ?? 8000;
   const lastPort = firstPort === 0 ? 0 : Math.min(65535, firstPort + (options.portFallback ?? 0));
@@ -1344,6 +1406,33 @@ function listen(server: Server, port: number, host: string | undefined): Promise
     if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return attempt("0.0.0.0");
     throw error;
   });
+}
+
+/**
+ * Closes a connection as nginx's lingering close does: a FIN after what was written, then what the
+ * client still sends is read and dropped until it closes too, or LINGER_MS. Closing a socket with
+ * unread input makes the kernel send a reset, and a reset makes the client's side throw away the
+ * end of the last answer before the client has read it. The timer bounds a client that never stops.
+ */
+function lingeringClose(socket: Duplex): void {
+  socket.end();
+  socket.removeAllListeners("data"); // Node's parser: nothing more is parsed, so nothing is answered
+  socket.resume();
+  socket.once("end", () => socket.destroy());
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** Runs `then` once every response owed on this connection has been written (at once if none). */
+function afterOwedResponses(socket: Duplex, then: () => void): void {
+  // `_httpMessage` is the response that owns the socket now, as Node's own default handler reads it.
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (!current) return then();
+  const next = () => {
+    current.off("finish", next).off("close", next);
+    // On "finish" Node has already handed the socket to the next queued response, if any.
+    if (!socket.destroyed) afterOwedResponses(socket, then);
+  };
+  current.once("finish", next).once("close", next);
 }
 
 function hostForUrl(host: string): string {
