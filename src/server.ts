@@ -83,8 +83,10 @@ interface Policy {
   edgeHeaders: readonly string[];
   /** Lower-cased names of the user's headers, which replace ours of the same name. */
   userHeaderNames: ReadonlySet<string>;
-  cache: SmallFileCache;
-  folders: FolderCache;
+  /** Small files' bytes, at most 32 MiB in 4096 files. */
+  cache: RevalidatedCache<CachedFile>;
+  /** Folders' names, prepared for listing (their sizes and dates are never kept). */
+  folders: RevalidatedCache<FolderVersion>;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -314,7 +316,7 @@ function classify(fsPath: Buffer, stats: Stats | undefined): Found | null {
   return null;
 }
 
-/** The file's identity: while all of it is unchanged, so are its bytes (see `SmallFileCache`). */
+/** The file's identity: while all of it is unchanged, so are its bytes (see `RevalidatedCache`). */
 function sameFile(a: Stats, b: Stats): boolean {
   return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
@@ -414,23 +416,28 @@ interface CachedFile {
 }
 
 /**
- * Small files kept in memory, each entry checked against a fresh lstat on every request, so an
- * edit is seen by the very next request. The catch is timestamp granularity: two writes within
- * one tick of the kernel's clock can leave size, mtime and ctime all equal. So, as git does for its
- * index ("racily clean" entries), a file is only cached when its ctime is well before the moment
+ * Things read from the file system (a small file's bytes, a folder's names), each kept with the
+ * stats taken just before it was read and checked against a fresh lstat on every request, so an
+ * edit is seen by the very next request. The catch is timestamp granularity: two writes within one
+ * tick of the kernel's clock can leave size, mtime and ctime all equal. So, as git does for its
+ * index ("racily clean" entries), a version is only kept when its ctime is well before the moment
  * it was read: a later change must then carry a later ctime. ctime, unlike mtime, cannot be set
- * back by a user (`touch -d` and utimes move it forward too).
+ * back by a user (`touch -d` and utimes move it forward too). Oldest entries go first when full.
  */
-class SmallFileCache {
-  static readonly MAX_BYTES = 32 * 1024 * 1024;
-  static readonly MAX_ENTRIES = 4096;
-  /** How long a file must have been left alone before its bytes may be kept. */
+class RevalidatedCache<T extends { stats: Stats }> {
+  /** How long a file or folder must have been left alone before what was read from it may be kept. */
   static readonly SETTLE_MS = 1000;
-  private readonly entries = new Map<string, CachedFile>();
+  private readonly entries = new Map<string, T>();
   private bytes = 0;
 
-  /** The entry for this path, if the file there is still exactly the version that was read. */
-  get(fsPath: Buffer, stats: Stats): CachedFile | undefined {
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxBytes = Infinity,
+    private readonly sizeOf: (entry: T) => number = () => 0,
+  ) {}
+
+  /** The entry for this path, if what is there is still exactly the version that was read. */
+  get(fsPath: Buffer, stats: Stats): T | undefined {
     const key = fsPath.toString("latin1");
     const entry = this.entries.get(key);
     if (entry === undefined || sameFile(entry.stats, stats)) return entry;
@@ -438,25 +445,25 @@ class SmallFileCache {
     return undefined;
   }
 
-  /** Keeps a version read after `statedAt` (ms since the epoch), if it has settled. */
-  put(fsPath: Buffer, entry: CachedFile, statedAt: number): void {
-    if (statedAt - entry.stats.ctimeMs < SmallFileCache.SETTLE_MS) return;
-    if (entry.data.length > SMALL_FILE) return;
+  /** Keeps a version whose stats were taken at `statedAt` (ms since the epoch), if it had settled. */
+  put(fsPath: Buffer, entry: T, statedAt: number): void {
+    const size = this.sizeOf(entry);
+    if (statedAt - entry.stats.ctimeMs < RevalidatedCache.SETTLE_MS || size > this.maxBytes) return;
     const key = fsPath.toString("latin1");
     const old = this.entries.get(key);
     if (old) this.delete(key, old);
     // Oldest first: Map iteration follows insertion order.
     for (const [oldKey, oldest] of this.entries) {
-      if (this.bytes + entry.data.length <= SmallFileCache.MAX_BYTES && this.entries.size < SmallFileCache.MAX_ENTRIES) break;
+      if (this.bytes + size <= this.maxBytes && this.entries.size < this.maxEntries) break;
       this.delete(oldKey, oldest);
     }
     this.entries.set(key, entry);
-    this.bytes += entry.data.length;
+    this.bytes += size;
   }
 
-  private delete(key: string, entry: CachedFile): void {
+  private delete(key: string, entry: T): void {
     this.entries.delete(key);
-    this.bytes -= entry.data.length;
+    this.bytes -= this.sizeOf(entry);
   }
 }
 
@@ -912,33 +919,6 @@ interface FolderVersion {
 }
 
 /**
- * Folders' names, kept while the folder itself is unchanged: adding, removing or renaming an
- * entry changes the folder's mtime and ctime, so a fresh lstat (which `locate` made anyway) says
- * whether the names still hold. The same settling rule as `SmallFileCache` covers two changes
- * within one clock tick. Sizes and dates are not kept: every entry is stat'ed on every listing.
- */
-class FolderCache {
-  static readonly MAX_ENTRIES = 64;
-  private readonly entries = new Map<string, FolderVersion>();
-
-  get(fsPath: Buffer, stats: Stats): FolderVersion | undefined {
-    const key = fsPath.toString("latin1");
-    const entry = this.entries.get(key);
-    if (entry === undefined || sameFile(entry.stats, stats)) return entry;
-    this.entries.delete(key);
-    return undefined;
-  }
-
-  put(fsPath: Buffer, version: FolderVersion, statedAt: number): void {
-    if (statedAt - version.stats.ctimeMs < SmallFileCache.SETTLE_MS) return;
-    const key = fsPath.toString("latin1");
-    this.entries.delete(key);
-    if (this.entries.size >= FolderCache.MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, version);
-  }
-}
-
-/**
  * A folder's names (as Buffers: they need not be UTF-8), from the cache or from readdir. Left out
  * is exactly what would not be served: dotfiles (symlinks leading out are judged per request).
  */
@@ -1076,8 +1056,8 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     cacheControl: options.cacheSeconds === undefined ? "no-cache" : `max-age=${Math.max(0, Math.floor(options.cacheSeconds))}`,
     edgeHeaders: edgeHeaders(cors, userHeaders),
     userHeaderNames: new Set(userHeaders.map(([name]) => name.toLowerCase())),
-    cache: new SmallFileCache(),
-    folders: new FolderCache(),
+    cache: new RevalidatedCache<CachedFile>(4096, 32 * 1024 * 1024, (entry) => entry.data.length),
+    folders: new RevalidatedCache<FolderVersion>(64),
   };
   const onError = options.onError ?? defaultOnError;
   const onResponse = options.onResponse;
