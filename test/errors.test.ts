@@ -11,7 +11,7 @@ import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { PROJECT_ROOT, rawGet, rawRequest, request, serve, startCli, tempDir, type RawResponse, type Tree } from "./helpers.js";
+import { AS_NOBODY, PROJECT_ROOT, assertReachableByNobody, needsPrivilegeDrop, rawGet, rawRequest, request, serve, startCli, tempDir, type RawResponse, type Tree } from "./helpers.js";
 import { createHandler } from "../src/server.js";
 
 const OUTSIDE_SECRET = "OUTSIDE-SECRET-5d1e9a";
@@ -179,33 +179,6 @@ test("no response, error or otherwise, reveals the root's absolute path", async 
 // ---------------------------------------------------------------------------------------------
 // Unreadable files: 403. Root ignores file modes, so as root the server runs as uid 65534.
 // ---------------------------------------------------------------------------------------------
-
-const NOBODY = 65534;
-const AS_NOBODY = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
-
-/** True when the server must run as another user for file modes to bite; fails, never skips. */
-function needsPrivilegeDrop(): boolean {
-  if (typeof process.getuid !== "function") assert.fail("permission tests need a POSIX system");
-  if (process.getuid() !== 0) return false;
-  try {
-    execFileSync("setpriv", ["--version"], { stdio: "ignore" });
-  } catch {
-    assert.fail("running as root, which ignores file modes, and setpriv (util-linux) is not installed: install util-linux or run the tests as an unprivileged user");
-  }
-  return true;
-}
-
-/** Fails clearly when uid 65534 could not read `file` or search every folder above it. */
-function assertReachableByNobody(file: string): void {
-  for (let dir = file; ; dir = path.dirname(dir)) {
-    const mode = statSync(dir).mode & 0o777;
-    const needed = statSync(dir).isDirectory() ? 0o005 : 0o004;
-    if ((mode & needed) !== needed) {
-      assert.fail(`${dir} has mode ${mode.toString(8)}: uid ${NOBODY}, which the permission tests run as, cannot read it; chmod o+rx it`);
-    }
-    if (dir === path.dirname(dir)) return;
-  }
-}
 
 /** A site uid 65534 can read, with `top` opened up from mkdtemp's 0700. */
 function sharedSite(t: TestContext, tree: Tree): { top: string; root: string } {

@@ -10,13 +10,12 @@
  * file (000) and an unreadable folder's listing (000, 0311).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { appendFileSync, chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { PROJECT_ROOT, eventually, openDescriptorCount, parseRawResponse, request, startCli, tempDir, type RunningCli, type Tree } from "./helpers.js";
+import { AS_NOBODY, NOBODY, PROJECT_ROOT, assertReachableByNobody, eventually, needsPrivilegeDrop, openDescriptorCount, parseRawResponse, request, startCli, tempDir, type RunningCli, type Tree } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const LOCAL = ["-p", "0", "-b", "127.0.0.1"];
@@ -770,31 +769,6 @@ test(`descriptor exhaustion under ulimit -n ${FD_LIMIT}: 503 with Retry-After, n
 // ---------------------------------------------------------------------------------------------
 // Permission faults, with the server as an unprivileged user
 // ---------------------------------------------------------------------------------------------
-
-const NOBODY = 65534;
-const AS_NOBODY = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
-
-/** As errors.test.ts: true when we are root and must drop privileges; fails, never skips, without setpriv. */
-function needsPrivilegeDrop(): boolean {
-  if (typeof process.getuid !== "function") assert.fail("permission tests need a POSIX system");
-  if (process.getuid() !== 0) return false;
-  try {
-    execFileSync("setpriv", ["--version"], { stdio: "ignore" });
-  } catch {
-    assert.fail("running as root, which ignores file modes, and setpriv (util-linux) is not installed: install util-linux or run the tests as an unprivileged user");
-  }
-  return true;
-}
-
-/** Fails clearly when uid 65534 could not read `file` or search every folder above it. */
-function assertReachableByNobody(file: string): void {
-  for (let dir = file; ; dir = path.dirname(dir)) {
-    const mode = statSync(dir).mode & 0o777;
-    const needed = statSync(dir).isDirectory() ? 0o005 : 0o004;
-    if ((mode & needed) !== needed) assert.fail(`${dir} has mode ${mode.toString(8)}: uid ${NOBODY} cannot read it; chmod o+rx it`);
-    if (dir === path.dirname(dir)) return;
-  }
-}
 
 /**
  * A root the server's user owns, so that the modes below mean what they say for it: as root the

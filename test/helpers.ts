@@ -2,8 +2,9 @@
  * Test helpers: a real server on a real socket (port 0), real files in temporary folders, raw
  * requests over `net` where a client library would normalise the path away, and the real binary.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -203,5 +204,39 @@ export async function eventually(check: () => boolean | Promise<boolean>, messag
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(message);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Root ignores file modes, so permission tests run the server as uid 65534 when we are root.
+export const NOBODY = 65534;
+/** Prefix a command with this to run it as NOBODY. */
+export const AS_NOBODY = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
+
+/** True when the server must run as another user for file modes to bite; fails, never skips. */
+export function needsPrivilegeDrop(): boolean {
+  if (typeof process.getuid !== "function") assert.fail("permission tests need a POSIX system");
+  if (process.getuid() !== 0) return false;
+  try {
+    execFileSync("setpriv", ["--version"], { stdio: "ignore" });
+  } catch {
+    assert.fail("running as root, which ignores file modes, and setpriv (util-linux) is not installed: install util-linux or run the tests as an unprivileged user");
+  }
+  return true;
+}
+
+/** The command that runs Node as the server's user: NOBODY when we are root, else ourselves. */
+export function unprivilegedNode(): string[] {
+  return needsPrivilegeDrop() ? [...AS_NOBODY, process.execPath] : [process.execPath];
+}
+
+/** Fails clearly when uid 65534 could not read `file` or search every folder above it. */
+export function assertReachableByNobody(file: string): void {
+  for (let dir = file; ; dir = path.dirname(dir)) {
+    const mode = statSync(dir).mode & 0o777;
+    const needed = statSync(dir).isDirectory() ? 0o005 : 0o004;
+    if ((mode & needed) !== needed) {
+      assert.fail(`${dir} has mode ${mode.toString(8)}: uid ${NOBODY}, which the permission tests run as, cannot read it; chmod o+rx it`);
+    }
+    if (dir === path.dirname(dir)) return;
   }
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { rawRequest, request, serve, startCli, tempDir } from "./helpers.js";
+import { rawRequest, request, serve, startCli, tempDir, unprivilegedNode } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------------
 // Reading the page the way a browser would, without a browser
@@ -532,8 +532,7 @@ test("symlinks leading outside the root are not listed", async (t) => {
 
 test("an entry that cannot be read does not break the listing", async (t) => {
   // Root ignores file modes, so the server runs as `nobody` when the tests run as root.
-  const asRoot = process.getuid?.() === 0;
-  const command = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath] : [process.execPath];
+  const command = unprivilegedNode();
   const root = tempDir(t, {
     "ok.txt": "ok",
     "secret.txt": "secret",

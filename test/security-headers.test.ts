@@ -11,7 +11,7 @@ import { isUtf8 } from "node:buffer";
 import { chmodSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { PROJECT_ROOT, eventually, rawRequest, serve, startCli, tempDir, type RawResponse, type RunningCli } from "./helpers.js";
+import { PROJECT_ROOT, eventually, rawRequest, serve, startCli, tempDir, unprivilegedNode, type RawResponse, type RunningCli } from "./helpers.js";
 import { formatLogLine, type ServerOptions } from "../src/server.js";
 
 /** What src/server.ts promises for generated pages: nothing loads, nothing runs, inline CSS only. */
@@ -137,8 +137,7 @@ test("the 403 page for an unreadable file carries the no-script CSP and nosniff"
  * setpriv (util-linux), as errors.test.ts does; if setpriv is missing the test fails, never skips.
  */
 async function serveUnprivileged(t: TestContext, root: string): Promise<number> {
-  const asRoot = process.getuid?.() === 0;
-  const command = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath] : [process.execPath];
+  const command = unprivilegedNode();
   const cli = await startCli(t, [root, ...LOCAL_ONLY, "-q"], { command });
   return cli.port;
 }
