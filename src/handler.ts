@@ -1,0 +1,207 @@
+/**
+ * serve-here's request path, top to bottom: each step is one call into the module that owns it.
+ *
+ *   method → target → segments (target.ts) → file or folder (locate.ts) →
+ *   folder: index or listing (folders.ts) | file: version (files.ts) →
+ *   preconditions (conditional.ts) → ranges (ranges.ts) → Reply → the wire (reply.ts)
+ *
+ * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express.
+ * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
+ */
+import type { IncomingMessage } from "node:http";
+import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
+import { readyFile, type ReadyFile } from "./files.js";
+import { findIndex, listingReply } from "./folders.js";
+import { locate, statusForError, tryFs, type Found } from "./locate.js";
+import { clientAddress, defaultOnError } from "./log.js";
+import { makePolicy, type Handler, type HandlerOptions, type Policy } from "./policy.js";
+import { multipartReply, parseRangeHeader } from "./ranges.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, releaseSource, sendReply, type Progress, type Reply } from "./reply.js";
+import { folderLocation, resolveTargetPath, type TargetPath } from "./target.js";
+
+/** The methods a static server answers; others get 405 (or, under Express, next()). */
+export const ALLOW = "GET, HEAD, OPTIONS";
+
+/** Request targets seen recently, resolved: the same URL always resolves the same way. */
+const MAX_REMEMBERED_TARGETS = 1000;
+
+/** Builds the request handler. Decides everything it can once, here, rather than per request. */
+export async function createHandler(options: HandlerOptions = {}): Promise<Handler> {
+  const policy = makePolicy(options);
+  const onError = options.onError ?? defaultOnError;
+  const onResponse = options.onResponse;
+  const targets = new Map<string, TargetPath>();
+  const resolveTarget = (url: string): TargetPath => {
+    let target = targets.get(url);
+    if (target === undefined) {
+      target = resolveTargetPath(url, policy.dotfiles);
+      if (targets.size >= MAX_REMEMBERED_TARGETS) targets.clear();
+      targets.set(url, target);
+    }
+    return target;
+  };
+
+  return function serveHere(req, res, next) {
+    const started = performance.now();
+    const progress: Progress = { bytes: 0, note: undefined };
+    if (onResponse) {
+      const client = clientAddress(req.socket); // now: a destroyed socket no longer knows its peer
+      res.once("close", () => {
+        onResponse({
+          time: new Date(),
+          client,
+          method: req.method ?? "-",
+          url: req.url ?? "",
+          status: res.statusCode,
+          bytes: progress.bytes,
+          note: progress.note,
+          ms: performance.now() - started,
+          completed: res.writableFinished,
+        });
+      });
+    }
+    const failed = (error: unknown) => {
+      onError(error, req);
+      if (res.headersSent) return void res.destroy();
+      sendReply(req, res, errorPage(500), policy, progress);
+    };
+    try {
+      const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
+      if (reply === "next") return next!();
+      sendReply(req, res, reply, policy, progress)?.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
+  };
+}
+
+/**
+ * Decides the whole answer to a request before a byte is written: "next" when a Connect/Express
+ * `next` should have the 404 instead. Refusals and file-system errors become statuses here.
+ */
+function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
+  const method = req.method ?? "";
+  if (method !== "GET" && method !== "HEAD") {
+    if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
+    if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
+    return emptyReply(405, { Allow: ALLOW });
+  }
+  const target = resolveTarget(req.url ?? "/");
+  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(policy, hasNext, target.reason);
+  let status: number;
+  let note: string | undefined;
+  try {
+    const reply = replyForPath(req, target, policy);
+    if (!(reply instanceof NotFound)) return reply;
+    status = 404;
+    note = reply.note;
+  } catch (error) {
+    status = statusForError(error);
+    note = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : undefined);
+    if (status === 500) onError(error, req);
+  }
+  if (status !== 404) return { ...errorPage(status), note };
+  if (!target.utf8) return { ...errorPage(400), note: "path is not UTF-8 and names nothing" };
+  return notFoundReply(policy, hasNext, note);
+}
+
+/** Answers a GET or HEAD for a path. Throws fs errors and refusals; the edge maps them. */
+function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
+  const found = locate(target.segments, policy);
+  if (found === null) return NOT_FOUND;
+  if (found.kind === "outside") return new NotFound(found.note);
+  if (found.kind === "file") return target.slash ? NOT_FOUND : replyForFile(req, target.segments, found, policy);
+  if (!target.slash) return emptyReply(301, { Location: folderLocation(target.segments, target.query) });
+  const index = findIndex(target.segments, policy);
+  if (index) return replyForFile(req, index.segments, index.found, policy);
+  if (!policy.listing) return new NotFound("folder has no index.html and --no-listing is on");
+  return listingReply(target, found, policy);
+}
+
+/** No reply of our own: the 404 page (or next()) answers, and the log says why when we know. */
+class NotFound {
+  constructor(readonly note?: string) {}
+}
+const NOT_FOUND = new NotFound();
+
+/** How often to look again at a file that keeps changing between its stat and its read. */
+const MAX_ATTEMPTS = 3;
+
+/** The reply for the file `found` at `segments`. A file rewritten faster than we can read it is a 503. */
+function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: Found, policy: Policy): Reply | NotFound {
+  for (let attempt = 1; ; attempt++) {
+    const file = readyFile(found, policy);
+    if (file !== "changed") return fileReply(req, file);
+    if (attempt === MAX_ATTEMPTS) return { ...errorPage(503), note: "file kept changing while being read" };
+    const again = locate(segments, policy);
+    if (again?.kind !== "file") return NOT_FOUND;
+    found = again;
+  }
+}
+
+/** The reply for a file: conditionals first, then ranges. Takes over a descriptor source. */
+function fileReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
+  const precondition = checkPreconditions(req, meta);
+  if (precondition !== null) {
+    releaseSource(source);
+    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY } : emptyReply(412, meta.common);
+  }
+  const size = meta.size;
+  const whole = (): Reply => ({
+    status: 200,
+    headers: meta.ok,
+    wire: meta.okWire,
+    body: source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: size - 1 }]),
+  });
+  // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET.
+  if (req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
+  const request = parseRangeHeader(req.headers.range, size);
+  switch (request.kind) {
+    case "none":
+      return whole();
+    case "unsatisfiable":
+      releaseSource(source);
+      return emptyReply(416, { ...meta.common, "Content-Range": `bytes */${size}` });
+    case "ranges": {
+      const [only] = request.ranges;
+      if (request.ranges.length === 1 && only) {
+        return {
+          status: 206,
+          headers: { ...meta.common, "Content-Type": meta.contentType, "Content-Length": String(only.end - only.start + 1), "Content-Range": `bytes ${only.start}-${only.end}/${size}` },
+          body: bodyFrom(source, [only]),
+        };
+      }
+      return multipartReply(source, request.ranges, meta);
+    }
+  }
+}
+
+const NOT_FOUND_PAGE = [Buffer.from("404.html")];
+
+/** The 404 page: the root's own `404.html` when there is one, else a generic page. */
+function notFoundReply(policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
+  if (hasNext) return "next";
+  const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
+  const page = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
+  if (page === undefined || page === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
+  const size = page.meta.size;
+  return {
+    status: 404,
+    note,
+    headers: { "Content-Type": "text/html; charset=utf-8", "Content-Length": String(size), "Cache-Control": "no-cache" },
+    body: bodyFrom(page.source, [{ start: 0, end: size - 1 }]),
+  };
+}
+
+/** `OPTIONS`: the methods, and with --cors what a preflight asks for. */
+function optionsHeaders(req: IncomingMessage, policy: Policy): Record<string, string> {
+  const headers: Record<string, string> = { Allow: ALLOW };
+  if (policy.cors && req.headers["access-control-request-method"] !== undefined) {
+    headers["Access-Control-Allow-Methods"] = ALLOW;
+    const requested = req.headers["access-control-request-headers"];
+    // Echo only a well-formed token list; anything else gets the headers a reader might send.
+    headers["Access-Control-Allow-Headers"] = requested && /^[\w-]+(\s*,\s*[\w-]+)*$/.test(requested) ? requested : "Range, If-None-Match, If-Modified-Since, If-Match, If-Range";
+    headers["Access-Control-Max-Age"] = "86400";
+  }
+  return headers;
+}

@@ -1,0 +1,145 @@
+/**
+ * From segments to a file or folder, confined to the root: the one place that joins paths, walks
+ * symlinks and opens what a request may read. Every feature asks here what a path may name.
+ */
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, realpathSync, statSync, type Stats } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import type { Policy } from "./policy.js";
+
+//
+// Metadata calls (lstat, open, fstat, readdir) are made synchronously, as nginx and darkhttpd make
+// them inline in their event loops. On a local disk each one is a microsecond or two from the
+// kernel's caches; through libuv's thread pool each costs a round trip of tens of microseconds and a
+// promise, and on a busy core the pool's threads compete with the loop itself (profiled: 1.3k vs
+// 25k req/s for nginx). The price: on a slow file system (NFS, a sleeping USB disk) one call
+// stalls every client for its duration. Reading the contents of large files stays asynchronous.
+
+/** An error that already knows its HTTP status (the policy said no, not the file system). */
+export class HttpRefusal extends Error {
+  constructor(readonly status: 404 | 403 | 503) {
+    super(http.STATUS_CODES[status]);
+  }
+}
+
+/** The one table from file-system errors to statuses. Anything unlisted is a 500. */
+const STATUS_FOR_FS_ERROR: Readonly<Record<string, number>> = {
+  ENOENT: 404,
+  ENOTDIR: 404,
+  ENAMETOOLONG: 404,
+  ELOOP: 404,
+  EACCES: 403,
+  EPERM: 403,
+  EMFILE: 503,
+  ENFILE: 503,
+};
+
+export function statusForError(error: unknown): number {
+  if (error instanceof HttpRefusal) return error.status;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return (code && STATUS_FOR_FS_ERROR[code]) || 500;
+}
+
+/** What a path inside the root names, with the stats that decided it. Nothing is open yet. */
+export interface Found {
+  kind: "file" | "folder";
+  /** The path to open: the joined path when no link was crossed, else the real path. */
+  fsPath: Buffer;
+  stats: Stats;
+}
+
+export function joinBytes(base: Buffer, segments: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [base];
+  for (const segment of segments) parts.push(SEPARATOR, segment);
+  return Buffer.concat(parts);
+}
+export const SEPARATOR = Buffer.from(path.sep);
+
+export function isInsideRoot(real: Buffer, policy: Policy): boolean {
+  if (real.equals(policy.rootReal)) return true;
+  const prefix = policy.rootPrefix;
+  return real.length > prefix.length && real.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
+
+/** What `locate` says of a symlink whose target is outside the root (without `followSymlinks`). */
+const LEADS_OUT = { kind: "outside", note: "symlink leads out of the root; --follow-symlinks serves it" } as const;
+
+/**
+ * Finds what the segments name: null when nothing servable is there, LEADS_OUT for a link out.
+ * Symlinks are judged by where they lead: unless `followSymlinks`, each component is lstat'ed from
+ * the root down, and while no component is a link the joined path is already the real path (one
+ * syscall for a file at the top). A link sends the path through realpath, which must land inside
+ * the real root plus a separator. Only folders and regular files count: FIFOs, sockets and
+ * devices are never opened.
+ */
+export function locate(segments: readonly Buffer[], policy: Policy): Found | typeof LEADS_OUT | null {
+  const fsPath = joinBytes(policy.rootReal, segments);
+  if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, { throwIfNoEntry: false }));
+  let stats: Stats | undefined;
+  let end = policy.rootReal.length;
+  for (const segment of segments) {
+    end += SEPARATOR.length + segment.length;
+    stats = lstatSync(end === fsPath.length ? fsPath : fsPath.subarray(0, end), { throwIfNoEntry: false });
+    if (stats === undefined) return null;
+    if (stats.isSymbolicLink()) return locateThroughLinks(fsPath, policy);
+    if (end < fsPath.length && !stats.isDirectory()) return null; // `/file.txt/x`
+  }
+  return classify(fsPath, stats ?? statSync(fsPath));
+}
+
+function locateThroughLinks(fsPath: Buffer, policy: Policy): Found | typeof LEADS_OUT | null {
+  let real: Buffer;
+  try {
+    real = realpathSync.native(fsPath, { encoding: "buffer" });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null; // a dangling link
+    throw error;
+  }
+  if (!isInsideRoot(real, policy)) return LEADS_OUT; // as good as absent, but the log says why
+  return classify(real, statSync(real, { throwIfNoEntry: false }));
+}
+
+function classify(fsPath: Buffer, stats: Stats | undefined): Found | null {
+  if (stats?.isFile()) return { kind: "file", fsPath, stats };
+  if (stats?.isDirectory()) return { kind: "folder", fsPath, stats };
+  return null;
+}
+
+/** The file's identity: while all of it is unchanged, so are its bytes (see `RevalidatedCache`). */
+
+/**
+ * Opens the file `locate` found and checks, with fstat, that the descriptor is that very file:
+ * if a component was swapped for a link (or the file replaced) in between, the inode differs and
+ * the caller looks again. O_NONBLOCK in case it was swapped for a FIFO.
+ */
+export function openFound(found: Found, policy: Policy): { fd: number; stats: Stats } | "changed" {
+  // The path holds no link unless links may be followed; one there now was swapped in (ELOOP: 404).
+  const flags = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (policy.followSymlinks ? 0 : fsConstants.O_NOFOLLOW);
+  let fd: number;
+  try {
+    fd = openSync(found.fsPath, flags);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "changed";
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (stats.ino !== found.stats.ino || stats.dev !== found.stats.dev || !stats.isFile()) {
+      closeSync(fd);
+      return "changed";
+    }
+    return { fd, stats };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/** The result of a file-system call, or undefined when it failed (for best-effort details). */
+export function tryFs<T>(call: () => T): T | undefined {
+  try {
+    return call();
+  } catch {
+    return undefined;
+  }
+}

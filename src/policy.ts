@@ -1,0 +1,99 @@
+/**
+ * Options, and the policy decided from them once, when the handler is made: every later step
+ * reads its flags from the `Policy`, and none repeats a decision per request.
+ */
+import { realpathSync, statSync } from "node:fs";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import path from "node:path";
+import type { AccessLogEntry } from "./log.js";
+import { RevalidatedCache, type CachedFile } from "./files.js";
+import type { FolderVersion } from "./folders.js";
+import { SEPARATOR } from "./locate.js";
+import type { EdgePolicy } from "./reply.js";
+
+/** What `createHandler` needs to know. Every field has a safe default. */
+export interface HandlerOptions {
+  /** Folder to serve. Default: the current working folder. */
+  root?: string;
+  /** Serve and list names starting with `.`. Default: false (`/.well-known/` is always served). */
+  dotfiles?: boolean;
+  /** Serve symlinks whose target lies outside the root. Default: false (such links answer 404). */
+  followSymlinks?: boolean;
+  /** Render an HTML listing for folders without `index.html`. Default: true. */
+  listing?: boolean;
+  /** Add `Access-Control-Allow-Origin: *` and answer CORS preflights. Default: false. */
+  cors?: boolean;
+  /** Extra headers on every response, e.g. `{ "X-Frame-Options": "DENY" }`. Default: none. */
+  headers?: Record<string, string>;
+  /** `Cache-Control: max-age=N` for files. Default: undefined, which sends `no-cache`. */
+  cacheSeconds?: number;
+  /** Called once per finished (or aborted) response. Default: no access log. */
+  onResponse?: (entry: AccessLogEntry) => void;
+  /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
+  onError?: (error: unknown, req: IncomingMessage) => void;
+}
+
+
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+/** Options decided once, when the handler is created, so no request repeats the work. */
+export interface Policy extends EdgePolicy {
+  rootReal: Buffer;
+  /** `rootReal` plus a trailing separator: `root-secret` must not pass for `root`. */
+  rootPrefix: Buffer;
+  dotfiles: boolean;
+  followSymlinks: boolean;
+  listing: boolean;
+  cors: boolean;
+  cacheControl: string;
+  /** Small files' bytes, at most 32 MiB in 4096 files. */
+  cache: RevalidatedCache<CachedFile>;
+  /** Folders' names, prepared for listing (their sizes and dates are never kept). */
+  folders: RevalidatedCache<FolderVersion>;
+}
+
+/** Headers a user may not set with `headers`: they would break framing or the connection. */
+const FORBIDDEN_EXTRA_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "content-range", "trailer"]);
+
+/** Checks `headers` from options; throws a TypeError that names the bad one. */
+export function validateExtraHeaders(headers: Record<string, string>): Array<[string, string]> {
+  return Object.entries(headers).map(([name, value]) => {
+    http.validateHeaderName(name);
+    http.validateHeaderValue(name, value);
+    if (FORBIDDEN_EXTRA_HEADERS.has(name.toLowerCase())) throw new TypeError(`header ${name} cannot be set`);
+    return [name, value];
+  });
+}
+
+/** Decides everything the options decide, once. Throws when the root is not a folder. */
+export function makePolicy(options: HandlerOptions): Policy {
+  const rootReal = realpathSync.native(path.resolve(options.root ?? "."), { encoding: "buffer" });
+  if (!statSync(rootReal).isDirectory()) throw Object.assign(new Error("root is not a folder"), { code: "ENOTDIR" });
+  const cors = options.cors ?? false;
+  const userHeaders = validateExtraHeaders(options.headers ?? {});
+  return {
+    rootReal,
+    rootPrefix: rootReal.at(-1) === SEPARATOR[0] ? rootReal : Buffer.concat([rootReal, SEPARATOR]),
+    dotfiles: options.dotfiles ?? false,
+    followSymlinks: options.followSymlinks ?? false,
+    listing: options.listing ?? true,
+    cors,
+    cacheControl: options.cacheSeconds === undefined ? "no-cache" : `max-age=${Math.max(0, Math.floor(options.cacheSeconds))}`,
+    edgeHeaders: edgeHeaders(cors, userHeaders),
+    userHeaderNames: new Set(userHeaders.map(([name]) => name.toLowerCase())),
+    cache: new RevalidatedCache<CachedFile>(4096, 32 * 1024 * 1024, (entry) => entry.data.length),
+    folders: new RevalidatedCache<FolderVersion>(64),
+  };
+}
+
+/** Headers every reply carries: nosniff, CORS when asked for, and the user's own. */
+export function edgeHeaders(cors: boolean, userHeaders: ReadonlyArray<readonly [string, string]>): string[] {
+  const ours: Array<[string, string]> = [["X-Content-Type-Options", "nosniff"]];
+  if (cors) {
+    ours.push(["Access-Control-Allow-Origin", "*"]);
+    ours.push(["Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges"]);
+  }
+  const replaced = new Set(userHeaders.map(([name]) => name.toLowerCase()));
+  return [...ours.filter(([name]) => !replaced.has(name.toLowerCase())), ...userHeaders].flat();
+}

@@ -1,0 +1,239 @@
+/**
+ * Replies and the wire. A `Reply` is a status, headers and a body, decided whole before a byte
+ * is written; `sendReply` is the one place that writes it to a response. Nothing here knows what
+ * a file or a folder is: a body is bytes, or pieces of an open descriptor.
+ */
+import { close, read } from "node:fs";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { pipeline, Readable } from "node:stream";
+import type { ByteRange } from "./ranges.js";
+
+/** What the reply writer needs of the policy: the headers every reply carries. */
+export interface EdgePolicy {
+  /** Headers added to every reply, as name, value, name, value…: nosniff, CORS, then the user's. */
+  edgeHeaders: readonly string[];
+  /** Lower-cased names of the user's headers, which replace ours of the same name. */
+  userHeaderNames: ReadonlySet<string>;
+}
+
+/** Where the bytes of a file response come from: read whole into memory, or an open descriptor. */
+export type FileSource = { kind: "memory"; data: Buffer } | { kind: "descriptor"; fd: number };
+
+/** A stretch of a file (a ByteRange), or bytes of our own between stretches (multipart heads). */
+export type Piece = ByteRange | Buffer;
+
+export type Body =
+  | { kind: "empty" }
+  | { kind: "bytes"; data: Buffer }
+  /** Streamed from a descriptor the body owns: closed when sent, or when the reply is dropped. */
+  | { kind: "file"; fd: number; pieces: readonly Piece[] };
+
+/** Replies are never changed once made, so constant ones (error pages) are shared. */
+export interface Reply {
+  readonly status: number;
+  /** Why, for the log only: a refusal's reason or an error's code. Never sent. */
+  readonly note?: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The headers as sent, when made in advance: then exactly `headerList(headers, policy)`. */
+  readonly wire?: readonly string[];
+  readonly body: Body;
+}
+
+export const EMPTY: Body = { kind: "empty" };
+
+/** Generated pages carry no script and load nothing; inline CSS is all they need. */
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'";
+
+export function htmlPage(status: number, html: string, headers: Record<string, string> = {}): Reply {
+  const data = Buffer.from(html);
+  return {
+    status,
+    headers: {
+      "Content-Type": "text/html; charset=utf-8",
+      "Content-Length": String(data.length),
+      "Content-Security-Policy": PAGE_CSP,
+      "Cache-Control": "no-cache",
+      ...headers,
+    },
+    body: { kind: "bytes", data },
+  };
+}
+
+const errorPages = new Map<number, Reply>();
+
+/** A generic error page: the status and its reason phrase, never a path or an OS message. */
+export function errorPage(status: number): Reply {
+  let page = errorPages.get(status);
+  if (page === undefined) {
+    const title = `${status} ${http.STATUS_CODES[status] ?? "Error"}`;
+    const headers: Record<string, string> = status === 503 ? { "Retry-After": "1" } : {};
+    page = htmlPage(status, `<!DOCTYPE html>\n<html lang="en"><meta charset="utf-8"><title>${title}</title><h1>${title}</h1></html>\n`, headers);
+    errorPages.set(status, page);
+  }
+  return page;
+}
+
+export function emptyReply(status: number, headers: Readonly<Record<string, string>>): Reply {
+  return { status, headers: { ...headers, "Content-Length": "0" }, body: EMPTY };
+}
+
+/** The body that sends `pieces` of a file from wherever its bytes are. */
+export function bodyFrom(source: FileSource, pieces: readonly Piece[]): Body {
+  if (source.kind === "descriptor") return { kind: "file", fd: source.fd, pieces };
+  const slice = (piece: Piece) => (Buffer.isBuffer(piece) ? piece : source.data.subarray(piece.start, piece.end + 1));
+  return { kind: "bytes", data: pieces.length === 1 ? slice(pieces[0]!) : Buffer.concat(pieces.map(slice)) };
+}
+
+/** Closes what a body holds, for a body that will not be sent. */
+export function release(body: Body): void {
+  if (body.kind === "file") close(body.fd, () => {});
+}
+
+export function releaseSource(source: FileSource): void {
+  if (source.kind === "descriptor") close(source.fd, () => {});
+}
+
+
+/** Thrown mid-body when the file holds fewer bytes than we promised in Content-Length. */
+class FileShrankError extends Error {
+  constructor() {
+    super("file shrank while it was being sent");
+  }
+}
+
+/** Large enough that a big file moves in few reads and writes; small enough for many at once. */
+const READ_CHUNK = 512 * 1024;
+
+/**
+ * Streams a file body from its descriptor, one chunk per read, so memory stays flat whatever the
+ * size, with backpressure from the socket. Bytes appended since the stat are not sent (we promised
+ * a length); a file that shrank destroys the stream, and so the socket, so the client sees the short
+ * body at once instead of waiting. The descriptor is closed however the stream ends.
+ */
+class FileBodyStream extends Readable {
+  private index = 0;
+  private position: number;
+
+  constructor(
+    private readonly fd: number,
+    private readonly pieces: readonly Piece[],
+    private readonly progress: Progress,
+  ) {
+    super({ highWaterMark: READ_CHUNK });
+    this.position = this.rangeStart();
+  }
+
+  private rangeStart(): number {
+    const piece = this.pieces[this.index];
+    return piece === undefined || Buffer.isBuffer(piece) ? 0 : piece.start;
+  }
+
+  private advance(): void {
+    this.index++;
+    this.position = this.rangeStart();
+  }
+
+  override _read(): void {
+    const piece = this.pieces[this.index];
+    if (piece === undefined) return void this.push(null);
+    if (Buffer.isBuffer(piece)) {
+      this.advance();
+      this.progress.bytes += piece.length;
+      return void this.push(piece);
+    }
+    const want = Math.min(READ_CHUNK, piece.end - this.position + 1);
+    read(this.fd, Buffer.allocUnsafe(want), 0, want, this.position, (error, bytesRead, buffer) => {
+      if (error) return this.destroy(error);
+      if (bytesRead === 0) return this.destroy(new FileShrankError());
+      this.position += bytesRead;
+      if (this.position > piece.end) this.advance();
+      this.progress.bytes += bytesRead;
+      this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    close(this.fd, () => callback(error));
+  }
+}
+
+/** What the access log learns as a reply goes out. */
+export interface Progress {
+  /** Body bytes handed to the socket so far. */
+  bytes: number;
+  note: string | undefined;
+}
+
+/**
+ * Writes a reply: headers, then the body unless HEAD. Bytes go in one write; file bodies stream
+ * with backpressure, and when the client leaves or the file shrinks the socket is destroyed, so a
+ * client sees a short body at once. Returns a promise only while a file body streams.
+ */
+export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: EdgePolicy, progress: Progress): Promise<void> | undefined {
+  const body = reply.body;
+  progress.note = reply.note;
+  if (res.destroyed) return void release(body);
+  // Node only reads the list (its types ask for a mutable array).
+  res.writeHead(reply.status, (reply.wire ?? headerList(reply.headers, policy)) as string[]);
+  if (req.method === "HEAD" || body.kind === "empty") {
+    release(body);
+    return void res.end();
+  }
+  if (body.kind === "bytes") {
+    progress.bytes = body.data.length;
+    return void res.end(body.data);
+  }
+  return new Promise((resolve, reject) => {
+    whenConnectionIsOurs(res, req.socket, (ours) => {
+      if (!ours || res.destroyed) return resolve(release(body));
+      pipeline(new FileBodyStream(body.fd, body.pieces, progress), res, (error) => {
+        const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
+        if (!error || clientLeft || error instanceof FileShrankError) resolve();
+        else reject(error);
+      });
+    });
+  });
+}
+
+/** Callbacks of responses waiting for their connection, run if it closes first; one listener per socket. */
+const waitingOn = new WeakMap<Socket, Set<() => void>>();
+
+/**
+ * Calls `start(true)` once `res` owns its connection, or `start(false)` if the connection closes
+ * first. A pipelined response waits in Node's queue behind the ones before it, and if the
+ * connection dies meanwhile Node never hands it the socket nor ends it: a file streamed into it
+ * would wait for ever, holding its descriptor.
+ */
+function whenConnectionIsOurs(res: ServerResponse, socket: Socket, start: (ours: boolean) => void): void {
+  if (res.socket) return start(true);
+  if (socket.destroyed) return start(false);
+  let waiting = waitingOn.get(socket);
+  if (waiting === undefined) {
+    const callbacks = new Set<() => void>();
+    socket.once("close", () => callbacks.forEach((callback) => callback()));
+    waitingOn.set(socket, (waiting = callbacks));
+  }
+  const onClose = () => {
+    res.off("socket", onSocket);
+    start(false);
+  };
+  const onSocket = () => {
+    waiting.delete(onClose);
+    start(true);
+  };
+  waiting.add(onClose);
+  res.once("socket", onSocket);
+}
+
+/** A reply's headers as Node's flat list, with the edge's added and the user's replacing ours. */
+export function headerList(headers: Readonly<Record<string, string>>, policy: EdgePolicy): string[] {
+  const list: string[] = [];
+  const replaced = policy.userHeaderNames;
+  for (const name in headers) {
+    if (replaced.size === 0 || !replaced.has(name.toLowerCase())) list.push(name, headers[name]!);
+  }
+  for (const item of policy.edgeHeaders) list.push(item);
+  return list;
+}
+
