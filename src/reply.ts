@@ -27,7 +27,13 @@ export type Body =
   | { kind: "empty" }
   | { kind: "bytes"; data: Buffer }
   /** Streamed from a descriptor the body owns: closed when sent, or when the reply is dropped. */
-  | { kind: "file"; fd: number; pieces: readonly Piece[] };
+  | { kind: "file"; fd: number; pieces: readonly Piece[] }
+  /**
+   * Any other stream (a compressor, an event stream), of no length known in advance. `open` is
+   * called once the connection is ours; a reply dropped before then calls `release` instead, which
+   * frees whatever `open` would have used (a descriptor, a subscription).
+   */
+  | { kind: "stream"; open: () => Readable; release: () => void };
 
 /** Replies are never changed once made, so constant ones (error pages) are shared. */
 export interface Reply {
@@ -88,6 +94,7 @@ export function bodyFrom(source: FileSource, pieces: readonly Piece[]): Body {
 /** Closes what a body holds, for a body that will not be sent. */
 export function release(body: Body): void {
   if (body.kind === "file") close(body.fd, () => {});
+  else if (body.kind === "stream") body.release();
 }
 
 export function releaseSource(source: FileSource): void {
@@ -168,7 +175,7 @@ export interface Progress {
 /**
  * Writes a reply: headers, then the body unless HEAD. Bytes go in one write; file bodies stream
  * with backpressure, and when the client leaves or the file shrinks the socket is destroyed, so a
- * client sees a short body at once. Returns a promise only while a file body streams.
+ * client sees a short body at once. Returns a promise only while a file or stream body streams.
  */
 export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: EdgePolicy, progress: Progress): Promise<void> | undefined {
   const body = reply.body;
@@ -187,13 +194,19 @@ export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Repl
   return new Promise((resolve, reject) => {
     whenConnectionIsOurs(res, req.socket, (ours) => {
       if (!ours || res.destroyed) return resolve(release(body));
-      pipeline(new FileBodyStream(body.fd, body.pieces, progress), res, (error) => {
+      pipeline(body.kind === "file" ? new FileBodyStream(body.fd, body.pieces, progress) : counted(body.open(), progress), res, (error) => {
         const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
         if (!error || clientLeft || error instanceof FileShrankError) resolve();
         else reject(error);
       });
     });
   });
+}
+
+/** A stream whose bytes are added to `progress` as they pass (a file body counts its own). */
+function counted(stream: Readable, progress: Progress): Readable {
+  stream.on("data", (chunk: Buffer) => (progress.bytes += chunk.length));
+  return stream;
 }
 
 /** Callbacks of responses waiting for their connection, run if it closes first; one listener per socket. */
