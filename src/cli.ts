@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, styleText } from "node:util";
+import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type ServerOptions } from "./server.js";
 
 const DEFAULT_PORT = 8000;
@@ -27,6 +28,9 @@ Options:
       --cors             send Access-Control-Allow-Origin: * and answer preflights
   -H, --header "N: V"    add a header to every response (repeatable)
       --cache SECONDS    send Cache-Control: max-age=SECONDS (default: no-cache)
+      --no-clean-urls    do not answer /about from about.html
+      --spa              answer page loads of missing paths with /index.html
+      --open             open the server's URL in the default browser
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -45,6 +49,8 @@ interface CliPlan {
   /** True when the user named the port: then a busy port is an error, not a reason to move. */
   portGiven: boolean;
   quiet: boolean;
+  /** Open the local URL in the default browser once listening. */
+  open: boolean;
   options: ServerOptions;
 }
 
@@ -69,6 +75,9 @@ export function parseCommandLine(argv: string[]): Parsed {
         cors: { type: "boolean" },
         header: { type: "string", short: "H", multiple: true },
         cache: { type: "string" },
+        "no-clean-urls": { type: "boolean" },
+        spa: { type: "boolean" },
+        open: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -98,6 +107,7 @@ export function parseCommandLine(argv: string[]): Parsed {
       root,
       portGiven: values.port !== undefined,
       quiet: values.quiet ?? false,
+      open: values.open ?? false,
       options: {
         root,
         port,
@@ -109,6 +119,8 @@ export function parseCommandLine(argv: string[]): Parsed {
         cors: values.cors ?? false,
         headers,
         cacheSeconds,
+        cleanUrls: !(values["no-clean-urls"] ?? false),
+        spa: values.spa ?? false,
       },
     },
   };
@@ -203,6 +215,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
+  if (plan.open) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

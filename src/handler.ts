@@ -2,6 +2,7 @@
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
  *   method → target → segments (target.ts) → file or folder (locate.ts) →
+ *   nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: index or listing (folders.ts) | file: version (files.ts) →
  *   preconditions (conditional.ts) → ranges (ranges.ts) → Reply → the wire (reply.ts)
  *
@@ -11,12 +12,14 @@
 import type { IncomingMessage } from "node:http";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { readyFile, type ReadyFile } from "./files.js";
+import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
 import { findIndex, listingReply } from "./folders.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
 import { clientAddress, defaultOnError } from "./log.js";
+import { isNavigation } from "./navigation.js";
 import { makePolicy, type Handler, type HandlerOptions, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, releaseSource, sendReply, type Progress, type Reply } from "./reply.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, releaseSource, sendReply, withHeaders, type Progress, type Reply } from "./reply.js";
 import { folderLocation, resolveTargetPath, type TargetPath } from "./target.js";
 
 /** The methods a static server answers; others get 405 (or, under Express, next()). */
@@ -105,10 +108,20 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
   return notFoundReply(policy, hasNext, note);
 }
 
-/** Answers a GET or HEAD for a path. Throws fs errors and refusals; the edge maps them. */
+/**
+ * Answers a GET or HEAD for a path, or for the fallback that stands in when the path names
+ * nothing. Throws fs errors and refusals; the edge maps them.
+ */
 function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
+  const reply = replyForExactPath(req, target, policy);
+  if (reply instanceof NotFound && policy.spa && isNavigation(req)) return replyForSpaFallback(req, policy) ?? reply;
+  return reply;
+}
+
+/** Precedence: the exact file, then the folder (301 to `/x/`), then `x.html` (clean URLs). */
+function replyForExactPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
   const found = locate(target.segments, policy);
-  if (found === null) return NOT_FOUND;
+  if (found === null) return replyForCleanUrl(req, target, policy) ?? NOT_FOUND;
   if (found.kind === "outside") return new NotFound(found.note);
   if (found.kind === "file") return target.slash ? NOT_FOUND : replyForFile(req, target.segments, found, policy);
   if (!target.slash) return emptyReply(301, { Location: folderLocation(target.segments, target.query) });
@@ -116,6 +129,29 @@ function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: 
   if (index) return replyForFile(req, index.segments, index.found, policy);
   if (!policy.listing) return new NotFound("folder has no index.html and --no-listing is on");
   return listingReply(target, found, policy);
+}
+
+/** `/x` answered from `x.html`, as that file's own reply; null when there is no such file. */
+function replyForCleanUrl(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | null {
+  const segments = cleanUrlCandidate(target, policy);
+  const found = segments && locate(segments, policy);
+  if (!segments || found?.kind !== "file") return null;
+  const reply = replyForFile(req, segments, found, policy);
+  return reply instanceof NotFound ? null : answeredBy(reply, segments);
+}
+
+/** The root's `index.html` for a navigation that names nothing, always revalidated; null without one. */
+function replyForSpaFallback(req: IncomingMessage, policy: Policy): Reply | null {
+  const found = locate(SPA_INDEX, policy);
+  if (found?.kind !== "file") return null;
+  const reply = replyForFile(req, SPA_INDEX, found, policy);
+  if (reply instanceof NotFound) return null;
+  return answeredBy(withHeaders(reply, { "Cache-Control": SPA_CACHE_CONTROL }), SPA_INDEX);
+}
+
+/** The log says which file answered for another path, unless the reply already says why it failed. */
+function answeredBy(reply: Reply, segments: readonly Buffer[]): Reply {
+  return reply.note === undefined ? { ...reply, note: `from ${describeSegments(segments)}` } : reply;
 }
 
 /** No reply of our own: the 404 page (or next()) answers, and the log says why when we know. */

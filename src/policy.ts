@@ -27,6 +27,10 @@ export interface HandlerOptions {
   headers?: Record<string, string>;
   /** `Cache-Control: max-age=N` for files. Default: undefined, which sends `no-cache`. */
   cacheSeconds?: number;
+  /** Answer `/x` from `x.html` when `x` names nothing, as static hosts do. Default: true. */
+  cleanUrls?: boolean;
+  /** Answer a navigation to a path that names nothing with the root's `index.html`. Default: false. */
+  spa?: boolean;
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -47,6 +51,8 @@ export interface Policy extends EdgePolicy {
   listing: boolean;
   cors: boolean;
   cacheControl: string;
+  cleanUrls: boolean;
+  spa: boolean;
   /** Small files' bytes, at most 32 MiB in 4096 files. */
   cache: RevalidatedCache<CachedFile>;
   /** Folders' names, prepared for listing (their sizes and dates are never kept). */
@@ -80,6 +86,8 @@ export function makePolicy(options: HandlerOptions): Policy {
     listing: options.listing ?? true,
     cors,
     cacheControl: options.cacheSeconds === undefined ? "no-cache" : `max-age=${Math.max(0, Math.floor(options.cacheSeconds))}`,
+    cleanUrls: options.cleanUrls ?? true,
+    spa: options.spa ?? false,
     edgeHeaders: edgeHeaders(cors, userHeaders),
     userHeaderNames: new Set(userHeaders.map(([name]) => name.toLowerCase())),
     cache: new RevalidatedCache<CachedFile>(4096, 32 * 1024 * 1024, (entry) => entry.data.length),

@@ -38,7 +38,7 @@ export type Body =
 /** Replies are never changed once made, so constant ones (error pages) are shared. */
 export interface Reply {
   readonly status: number;
-  /** Why, for the log only: a refusal's reason or an error's code. Never sent. */
+  /** For the log only: a refusal's reason, an error's code, or which file answered. Never sent. */
   readonly note?: string;
   readonly headers: Readonly<Record<string, string>>;
   /** The headers as sent, when made in advance: then exactly `headerList(headers, policy)`. */
@@ -78,6 +78,11 @@ export function errorPage(status: number): Reply {
     errorPages.set(status, page);
   }
   return page;
+}
+
+/** The reply with headers added or replaced; its prepared `wire` list no longer applies. */
+export function withHeaders(reply: Reply, headers: Readonly<Record<string, string>>): Reply {
+  return { ...reply, headers: { ...reply.headers, ...headers }, wire: undefined };
 }
 
 export function emptyReply(status: number, headers: Readonly<Record<string, string>>): Reply {

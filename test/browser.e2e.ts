@@ -92,3 +92,37 @@ test("the listing fits a phone screen without horizontal scrolling", async (t) =
   const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
   assert.ok(scrollWidth <= clientWidth, `page is ${scrollWidth}px wide in a ${clientWidth}px viewport`);
 });
+
+test("a clean-URL route loads its page, and the page's relative links work", async (t) => {
+  const root = tempDir(t, {
+    "index.html": '<a href="about">About</a>',
+    "about.html": '<link rel="stylesheet" href="css/site.css"><h1>About us</h1>',
+    css: { "site.css": "h1 { color: rgb(4, 5, 6); }" },
+  });
+  const server = await serve(t, { root });
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(server.url);
+  await Promise.all([page.waitForURL((url) => url.pathname === "/about"), page.getByText("About", { exact: true }).click()]);
+  assert.equal(await page.textContent("h1"), "About us");
+  assert.equal(await page.$eval("h1", (h) => getComputedStyle(h).color), "rgb(4, 5, 6)");
+});
+
+test("with spa, a deep link loads the app shell, while a missing script stays a 404", async (t) => {
+  const root = tempDir(t, {
+    "index.html": '<!DOCTYPE html><script type="module" src="/app.js"></script><script src="/missing.js"></script><h1>shell</h1>',
+    "app.js": "document.querySelector('h1').textContent = 'route ' + location.pathname;",
+  });
+  const server = await serve(t, { root, spa: true });
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const statuses = new Map<string, number>();
+  page.on("response", (response) => statuses.set(new URL(response.url()).pathname, response.status()));
+  const response = await page.goto(`${server.url}users/john.doe`);
+  assert.equal(response?.status(), 200);
+  await page.waitForFunction(() => document.querySelector("h1")?.textContent?.startsWith("route "));
+  assert.equal(await page.textContent("h1"), "route /users/john.doe");
+  assert.equal(statuses.get("/missing.js"), 404, "a missing script is not answered with the app shell");
+});

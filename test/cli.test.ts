@@ -562,3 +562,68 @@ test("SIGTERM still exits 0 when a download outlasts the grace period", async (t
   assert.ok(got.bytes < file.size, `the stalled download was cut off (${got.bytes} of ${file.size} bytes)`);
   assert.equal(got.complete, false);
 });
+
+test("--spa answers a page load of a missing path with index.html", async (t) => {
+  const root = tempDir(t, { "index.html": "<div id=app></div>" });
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "--spa", "-q"]);
+  const page = await request(cli.port, "/users/42", { headers: { "Sec-Fetch-Dest": "document" } });
+  assert.equal(page.status, 200);
+  assert.equal(page.body.toString(), "<div id=app></div>");
+  assert.equal((await request(cli.port, "/app.js", { headers: { "Sec-Fetch-Dest": "script" } })).status, 404);
+});
+
+test("clean URLs are on by default and --no-clean-urls turns them off", async (t) => {
+  const root = tempDir(t, { "about.html": "about" });
+  const on = await startCli(t, [root, ...LOCAL_ONLY, "-q"]);
+  assert.equal((await request(on.port, "/about")).body.toString(), "about");
+  const off = await startCli(t, [root, ...LOCAL_ONLY, "--no-clean-urls", "-q"]);
+  assert.equal((await request(off.port, "/about")).status, 404);
+});
+
+/** A folder holding an executable `name` that records its arguments in `record`, for PATH. */
+function fakeOpener(t: TestContext, name: string, record: string, exitCode = 0): string {
+  const bin = tempDir(t);
+  writeFileSync(path.join(bin, name), `#!/bin/sh\nprintf '%s\\n' "$@" > '${record}'\nexit ${exitCode}\n`, { mode: 0o755 });
+  return bin;
+}
+
+test("--open opens the local URL with the platform's opener (xdg-open here), detached", async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  const record = path.join(tempDir(t), "opened");
+  const bin = fakeOpener(t, "xdg-open", record);
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "--open", "-q"], { env: { PATH: `${bin}:${process.env.PATH}` } });
+  await eventually(() => readFileSafe(record) !== null, "xdg-open was not run");
+  assert.equal(readFileSafe(record), `${cli.url}\n`);
+  assert.equal(cli.stderr(), "");
+  assert.equal((await request(cli.port, "/a.txt")).status, 200);
+});
+
+test("--open without a browser to open says so in one line on stderr and keeps serving", async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  const emptyBin = tempDir(t);
+  // Node itself is found by its absolute path; PATH holds no opener.
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "--open", "-q"], { env: { PATH: emptyBin } });
+  await eventually(() => cli.stderr().includes("\n"), "no message on stderr");
+  const lines = cli.stderr().trimEnd().split("\n");
+  assert.equal(lines.length, 1, cli.stderr());
+  assert.match(lines[0]!, /^serve-here: cannot open a browser \(xdg-open not found\); open http:\/\/127\.0\.0\.1:\d+\/ yourself$/);
+  assert.equal((await request(cli.port, "/a.txt")).status, 200, "still serving");
+  assert.equal(cli.child.exitCode, null);
+});
+
+test("--open when the opener fails (no display) says so on stderr and keeps serving", async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  const bin = fakeOpener(t, "xdg-open", path.join(tempDir(t), "opened"), 3);
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "--open", "-q"], { env: { PATH: bin } });
+  await eventually(() => cli.stderr().includes("\n"), "no message on stderr");
+  assert.match(cli.stderr(), /^serve-here: cannot open a browser \(xdg-open exited with status 3\); open http:\/\/127\.0\.0\.1:\d+\/ yourself\n$/);
+  assert.equal((await request(cli.port, "/a.txt")).status, 200, "still serving");
+});
+
+function readFileSafe(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+}
