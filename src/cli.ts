@@ -27,6 +27,7 @@ Options:
       --cors             send Access-Control-Allow-Origin: * and answer preflights
   -H, --header "N: V"    add a header to every response (repeatable)
       --cache SECONDS    send Cache-Control: max-age=SECONDS (default: no-cache)
+      --no-compress      send every file as it is: no br/gzip on the fly, no .br/.gz sidecars
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -69,6 +70,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         cors: { type: "boolean" },
         header: { type: "string", short: "H", multiple: true },
         cache: { type: "string" },
+        "no-compress": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -109,6 +111,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         cors: values.cors ?? false,
         headers,
         cacheSeconds,
+        compress: !(values["no-compress"] ?? false),
       },
     },
   };
