@@ -14,7 +14,7 @@ import { readyFile, type ReadyFile } from "./files.js";
 import { escapeControl } from "./log.js";
 import { locate, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
-import { bodyFrom, fileStream, headerList, releaseSource, type Body } from "./reply.js";
+import { bodyFrom, fileStream, headerList, release, releaseSource, type Body } from "./reply.js";
 
 export type Coding = "br" | "zstd" | "gzip";
 
@@ -213,10 +213,8 @@ export function chooseRepresentation(req: IncomingMessage, file: ReadyFile, orig
 
 /** Gives back what a representation holds, for one that will not be sent. */
 export function releaseRepresentation(chosen: Representation): void {
-  if (chosen.kind === "identity") return releaseSource(chosen.file.source);
-  const body = chosen.body;
-  if (body.kind === "file") close(body.fd, () => {});
-  else if (body.kind === "stream") body.release();
+  if (chosen.kind === "identity") releaseSource(chosen.file.source);
+  else release(chosen.body);
 }
 
 /** The headers of an encoded representation, from the file's, with its own ETag and no Accept-Ranges. */

@@ -7,11 +7,16 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
 import zlib from "node:zlib";
-import { HAS_ZSTD, parseAcceptEncoding } from "../src/compress.js";
-import { rawGet, request, serve, tempDir, type SimpleResponse } from "./helpers.js";
+import { chooseRepresentation, HAS_ZSTD, parseAcceptEncoding, type Representation } from "../src/compress.js";
+import { readyFile, type ReadyFile } from "../src/files.js";
+import { locate } from "../src/locate.js";
+import { makePolicy } from "../src/policy.js";
+import { parseRawResponse, rawGet, request, serve, tempDir, type SimpleResponse } from "./helpers.js";
 
 /** Text that compresses well, as source code does: `size` bytes of it. */
 function compressibleText(size: number, seed = "line"): Buffer {
@@ -512,4 +517,94 @@ test("compress: false sends every file as it is, ignores sidecars and sends no V
   assert.equal(missing.status, 404);
   assert.equal(missing.headers["content-encoding"], undefined);
   assert.equal(missing.headers.vary, undefined);
+});
+
+test("a large file that shrinks while it is compressed and sent: the response ends at once, unfinished", async (t) => {
+  // Pipelined behind a 32 MiB download the client holds back, the compressed response's file is
+  // already open (its size known) when it is truncated, and only read afterwards: no race.
+  const { root, server } = await siteWith(t, { "shrinking.txt": compressibleText(4 * 1024 * 1024, "shrink") });
+  const filler = path.join(root, "filler.bin");
+  fs.closeSync(fs.openSync(filler, "w"));
+  fs.truncateSync(filler, 32 * 1024 * 1024);
+  const raw = await new Promise<Buffer>((resolve, reject) => {
+    const socket = net.connect(server.port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error("the shrunk response never ended"));
+    }, 20_000);
+    socket.once("data", () => {
+      socket.pause();
+      fs.truncateSync(path.join(root, "shrinking.txt"), 1000);
+      socket.resume();
+    });
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", () => {}); // a reset is how an unfinished body may end
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.write("GET /filler.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /shrinking.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\nConnection: close\r\n\r\n");
+  });
+  const first = parseRawResponse(raw);
+  assert.equal(first.status, 200);
+  const secondAt = raw.indexOf("\r\n\r\n") + 4 + 32 * 1024 * 1024;
+  assert.ok(raw.length >= secondAt, "the download before it is whole");
+  // The connection closed (we are here); what came of the second answer, if anything, is unfinished.
+  // When the compressor had produced nothing yet, not even its head went out.
+  if (raw.length > secondAt) {
+    const second = parseRawResponse(raw.subarray(secondAt));
+    assert.equal(second.status, 200);
+    assert.equal(second.headers.get("content-encoding"), "br");
+    assert.ok(!second.body.subarray(-5).equals(Buffer.from("0\r\n\r\n")), "the chunked body was not finished as if complete");
+  }
+  assert.equal((await request(server.port, "/shrinking.txt")).body.length, 1000, "the next request sees the file as it is now");
+});
+
+test("bytes that are not the file's own (live reload's page) never take a sidecar, and never share a cached compression with the file", async (t) => {
+  // Live reload hands this step a ReadyFile whose bytes are the page with a script injected, its
+  // ETag marked `-live`, and `transformed: true`. This calls the step as the handler would.
+  const page = compressibleText(4096, "page");
+  const root = tempDir(t, { "index.html": page, "index.html.br": BR_SIDECAR });
+  const policy = makePolicy({ root });
+  const segments = [Buffer.from("index.html")];
+  const req = new http.IncomingMessage(new net.Socket());
+  req.method = "GET";
+  req.headers = { "accept-encoding": "br" };
+  const origin = () => {
+    const found = locate(segments, policy);
+    assert.ok(found?.kind === "file");
+    return { segments, found, statedAt: Date.now() + 10_000 }; // as if read long after it settled
+  };
+  const ready = () => {
+    const file = readyFile(origin().found, policy);
+    assert.ok(file !== "changed" && file.source.kind === "memory");
+    return file as ReadyFile & { source: { kind: "memory"; data: Buffer } };
+  };
+  const injected = (): ReadyFile => {
+    const file = ready();
+    const data = Buffer.concat([file.source.data, Buffer.from('<script src="/__serve-here/live.js"></script>\n')]);
+    return { meta: { ...file.meta, etag: file.meta.etag.slice(0, -1) + '-live"', size: data.length }, source: { kind: "memory", data }, transformed: true };
+  };
+  const bytesOf = (chosen: Representation) => {
+    assert.equal(chosen.kind, "encoded");
+    const body = (chosen as Extract<Representation, { kind: "encoded" }>).body;
+    assert.equal(body.kind, "bytes");
+    return zlib.brotliDecompressSync((body as { data: Buffer }).data);
+  };
+
+  const plain = chooseRepresentation(req, ready(), origin(), policy);
+  assert.equal(bytesOf(plain).toString(), TEXT.toString(), "the plain file gets its sidecar");
+  for (let i = 0; i < 2; i++) {
+    const live = chooseRepresentation(req, injected(), origin(), policy);
+    assert.ok(bytesOf(live).toString().endsWith("live.js\"></script>\n"), "the injected page is compressed, not replaced by the sidecar");
+    assert.match(live.meta.etag, /-live-br"$/);
+  }
+  fs.unlinkSync(path.join(root, "index.html.br"));
+  for (let i = 0; i < 2; i++) {
+    const file = chooseRepresentation(req, ready(), origin(), policy);
+    assert.deepEqual(bytesOf(file), page, "the file compressed on the fly is the file, not the cached injected page");
+    assert.doesNotMatch(file.meta.etag, /-live/);
+    assert.ok(bytesOf(chooseRepresentation(req, injected(), origin(), policy)).toString().endsWith("</script>\n"));
+  }
 });
