@@ -28,16 +28,20 @@ export const HAS_ZSTD = zstd !== undefined;
 
 /**
  * Our order among codings the client weighs equally: brotli makes the smallest text at the levels we
- * use, zstd is next and far cheaper to decode than to miss, gzip is what every client has.
+ * use (and precompressed `.br` files are usually at its highest); zstd comes between it and gzip in
+ * size, and compresses fastest; gzip is the one every client has.
  */
 const SERVER_ORDER: readonly Coding[] = HAS_ZSTD ? ["br", "zstd", "gzip"] : ["br", "gzip"];
 
-/** The sidecar file's suffix, and the `Content-Encoding` token, per coding. */
+/** A sidecar's suffix, per coding (the coding itself is its `Content-Encoding` token). */
 const SUFFIX: Readonly<Record<Coding, Buffer>> = { br: Buffer.from(".br"), zstd: Buffer.from(".zst"), gzip: Buffer.from(".gz") };
 /** What an encoded representation's ETag ends with, inside the quotes. */
 const ETAG_SUFFIX: Readonly<Record<Coding, string>> = { br: "-br", zstd: "-zst", gzip: "-gz" };
 
-/** Smaller than this, a coding's framing eats most of what it saves (nginx's gzip_min_length is 20; Caddy's 512; Akamai's 860). */
+/**
+ * Smaller than this, a coding saves a few hundred bytes at most, less than a packet, for the cost of a
+ * compression (nginx's gzip_min_length defaults to 20 bytes, Caddy's minimum_length to 512).
+ */
 export const MIN_COMPRESS_SIZE = 1024;
 const BROTLI_QUALITY = 4;
 const GZIP_LEVEL = 6;
