@@ -11,6 +11,8 @@ import os
 import sys
 
 SUBJECT = "serve-here"
+# serve-here with another flag, same build: shown as a column, never counted as a peer.
+VARIANTS = {"serve-here-nc": "serve-here --no-compress"}
 NODE_PEERS = ["sirv", "serve", "http-server"]
 REFERENCE = "nginx"
 
@@ -72,6 +74,9 @@ ROWS = [
     ("S5 p99 latency, ms", "S5_p99_ms", 1, "lo", "sig", "S5"),
     ("S6 404, req/s", "S6_rps", 1, "hi", "int", "S6"),
     ("S6 p99 latency, ms", "S6_p99_ms", 1, "lo", "sig", "S6"),
+    ("C1 100 KiB JS, br/gzip accepted, req/s", "C1_rps", 1, "hi", "int", "C1"),
+    ("C1 p99 latency, ms", "C1_p99_ms", 1, "lo", "sig", "C1"),
+    ("C1 body bytes per response", "C1_bytes", 1, "lo", "int", "C1"),
     ("idle RSS, MiB", "idle_rss_kb", 1 / 1024, "lo", "sig", None),
     ("peak RSS under load (MEM), MiB", "MEM_hwm_kb", 1 / 1024, "lo", "sig", "MEM"),
     (f"start-up to first answer, ms (median of {settings.get('START_ROUNDS', '?')})", "start_median_ms", 1, "lo", "sig", None),
@@ -146,6 +151,23 @@ w("Ratios are serve-here ÷ peer: for req/s and MiB/s above 1 means serve-here i
 w("")
 
 # ---------------------------------------------------------------- scenario notes
+if "C1" in scenarios:
+    sent = [f"{s} {R[(s, 'C1_encoding')]} ({R.get((s, 'C1_bytes'), '?')} bytes)" for s in shown if (s, "C1_encoding") in R]
+    if sent:
+        w("C1 asks for `/medium.js` (100 KiB of JavaScript) with `Accept-Encoding: br, gzip`; compare it with S2, the "
+          "same size sent as it is. What each server sent: " + "; ".join(sent) + ". nginx has `gzip on` (level 6) and serve its `compression` middleware, both compressing every "
+          "response anew; sirv and http-server only serve precompressed files, so they send it as it is.")
+        w("")
+for variant, what in VARIANTS.items():
+    if variant in shown:
+        parts = []
+        for sc in ("S1", "S2", "C1"):
+            a, b = num(SUBJECT, f"{sc}_rps"), num(variant, f"{sc}_rps")
+            if a and b:
+                parts.append(f"{sc} {a / b:.2f}")
+        w(f"{variant} is {what}, measured on S1, S2 and C1 only (no start-up, no MEM)" +
+          (f"; req/s of serve-here ÷ {variant}: " + ", ".join(parts) if parts else "") + ".")
+        w("")
 if "S5" in scenarios:
     val = []
     for s in shown:
@@ -172,7 +194,7 @@ if "MEM" in scenarios:
     w("")
 
 # CPU use: shows which side was the bottleneck
-load_sc = [sc for sc in ["S1", "S2", "S3", "S4", "S5", "S6"] if sc in scenarios]
+load_sc = [sc for sc in ["S1", "S2", "S3", "S4", "S5", "S6", "C1"] if sc in scenarios]
 if load_sc:
     w("CPU cores used during the measured runs, server / wrk (1.00 = a saturated core; wrk near 1.00 means the "
       "load generator, not the server, set the limit, so the figure understates that server):")

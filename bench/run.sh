@@ -9,8 +9,9 @@
 # work is skipped, and a watchdog ends the whole script shortly after that.
 #
 # Knobs (env):
-#   SERVERS      subset, default "serve-here nginx python sirv http-server serve"
-#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 MEM"
+#   SERVERS      subset, default "serve-here serve-here-nc nginx python sirv http-server serve"
+#                (serve-here-nc: serve-here --no-compress, measured on S1 S2 C1 only)
+#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM"
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 (10)
@@ -40,8 +41,11 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
   exec timeout --foreground -k 60 $((MAX_SECONDS + 180)) bash "${BASH_SOURCE[0]}" "$@"
 fi
 
-SERVERS="${SERVERS:-serve-here nginx python sirv http-server serve}"
-SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 MEM}"
+SERVERS="${SERVERS:-serve-here serve-here-nc nginx python sirv http-server serve}"
+SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM}"
+# Variants of serve-here (another flag, same build) are measured only where the flag matters, and
+# without start-up or MEM runs, which keeps each one under a minute.
+VARIANT_SCENARIOS="S1 S2 C1"
 DURATION="${DURATION:-4}"
 ROUNDS="${ROUNDS:-3}"
 WARMUP="${WARMUP:-1}"
@@ -87,7 +91,7 @@ NODE_BIN="$(command -v node)" || die "node not found"
 PY_BIN="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)" || die "python3 not found"  # the real binary, not a pyenv shim
 NGINX_BIN="$(command -v nginx)"
 n_cpus=$(nproc)
-for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|MEM) ;; *) die "unknown scenario '$sc' (S1..S6, MEM)";; esac; done
+for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM)";; esac; done
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
 [ "$SERVER_CPU" -lt "$n_cpus" ] && [ "$LOAD_CPU" -lt "$n_cpus" ] || die "need CPUs $SERVER_CPU and $LOAD_CPU; this machine has $n_cpus"
 # 1000 keep-alive connections need more descriptors than the usual soft limit of 1024
@@ -189,6 +193,12 @@ http {
   default_type application/octet-stream;
   access_log off;
   sendfile on;
+  # C1 asks for br or gzip: this nginx (no brotli module) compresses with gzip, as it would be set up
+  # to; requests without Accept-Encoding (every other scenario) are not affected.
+  gzip on;
+  gzip_comp_level 6;
+  gzip_vary on;
+  gzip_types text/css text/javascript application/javascript application/json image/svg+xml;
   client_body_temp_path $NGX_DIR/tmp-$port/body;
   proxy_temp_path $NGX_DIR/tmp-$port/proxy;
   fastcgi_temp_path $NGX_DIR/tmp-$port/fastcgi;
@@ -212,6 +222,8 @@ server_argv() {
   case "$name" in
     serve-here)
       SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet) ;;
+    serve-here-nc)  # a variant: compression off (runs VARIANT_SCENARIOS only)
+      SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet --no-compress) ;;
     nginx)
       [ -n "$NGINX_BIN" ] || { echo "nginx not installed" >&2; return 1; }
       SRV_ARGV=("$NGINX_BIN" -e "$NGX_DIR/error-$port.log" -p "$NGX_DIR/" -c "$(nginx_conf "$port")") ;;
@@ -312,7 +324,18 @@ scenario_url() {  # $1 scenario $2 port -> sets SC_URL SC_CONNS
     S4) SC_URL="$base/many/"; SC_CONNS=$LIST_CONNS;;
     S5) SC_URL="$base/small.html";;
     S6) SC_URL="$base/does-not-exist";;
+    C1) SC_URL="$base/medium.js";;
   esac
+}
+
+is_variant() { [ "$1" = serve-here-nc ]; }
+# The scenarios server $1 runs: all of SCENARIOS, or for a variant those of them in VARIANT_SCENARIOS.
+scenarios_for() {
+  local sc out=""
+  for sc in $SCENARIOS; do
+    if ! is_variant "$1" || [[ " $VARIANT_SCENARIOS " == *" $sc "* ]]; then out="$out $sc"; fi
+  done
+  echo "$out"
 }
 
 run_scenario() {  # $1 server $2 port $3 scenario
@@ -332,6 +355,12 @@ run_scenario() {  # $1 server $2 port $3 scenario
         code=$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' -H "$header" "$SC_URL")
         put "$name" S5_validator "${header%%:*}"; put "$name" S5_code "$code";;
     S6) put "$name" S6_code "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$SC_URL")";;
+    C1) # what this server sends a client that accepts br and gzip: its coding, and the body size
+        header="Accept-Encoding: br, gzip"
+        h=$(curl -s -D - -o "$RAW/logs/$name-medium.js.body" --max-time 10 -H "$header" "$SC_URL")
+        v=$(echo "$h" | hdr content-encoding)
+        put "$name" C1_encoding "${v:-identity}"
+        put "$name" C1_bytes "$(stat -c %s "$RAW/logs/$name-medium.js.body" 2>/dev/null)";;
   esac
   wait_quiet
   [ "$WARMUP" != 0 ] && run_wrk "$RAW/wrk/$name-$sc-warmup.txt" "$SC_CONNS" "$WARMUP" "$SC_URL" "$header"
@@ -414,7 +443,7 @@ for name in $SERVERS; do
   printf '%q ' "${SRV_ARGV[@]}" > "$RAW/logs/$name.cmd"
 
   # start-up time: median of START_ROUNDS starts, measured by a helper on the load CPU
-  if [ "$START_ROUNDS" -gt 0 ]; then
+  if [ "$START_ROUNDS" -gt 0 ] && ! is_variant "$name"; then
     wait_quiet
     out=$(timeout -k 5 $(( START_ROUNDS * (STARTUP_TIMEOUT + 10) )) taskset -c "$LOAD_CPU" "$PY_BIN" "$BENCH_DIR/startup.py" \
           --port "$port" --rounds "$START_ROUNDS" --cpu "$SERVER_CPU" --timeout "$STARTUP_TIMEOUT" \
@@ -436,7 +465,7 @@ for name in $SERVERS; do
   sleep 1
   put "$name" idle_rss_kb "$(session_rss_kb "$SRV_PID")"
   log "  idle RSS ${R[$name,idle_rss_kb]} KiB"
-  for sc in $SCENARIOS; do
+  for sc in $(scenarios_for "$name"); do
     [ "$sc" = MEM ] && continue
     if over_budget; then put "$name" "${sc}_note" "skipped: MAX_SECONDS budget spent"; continue; fi
     run_scenario "$name" "$port" "$sc"
@@ -453,7 +482,7 @@ for name in $SERVERS; do
   [ -n "$SRV_PID" ] && stop_session "$SRV_PID"
   CUR_SRV_SID=""
 
-  case " $SCENARIOS " in
+  case " $(scenarios_for "$name") " in
     *" MEM "*) if over_budget; then put "$name" MEM_note "skipped: MAX_SECONDS budget spent"; else run_mem "$name" "$port"; fi;;
   esac
 done

@@ -31,6 +31,7 @@ Options:
       --no-clean-urls    do not answer /about from about.html
       --spa              answer page loads of missing paths with /index.html
       --open             open the server's URL in the default browser
+      --no-compress      send every file as it is: no br/gzip on the fly, no .br/.gz sidecars
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -78,6 +79,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         "no-clean-urls": { type: "boolean" },
         spa: { type: "boolean" },
         open: { type: "boolean" },
+        "no-compress": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -121,6 +123,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         cacheSeconds,
         cleanUrls: !(values["no-clean-urls"] ?? false),
         spa: values.spa ?? false,
+        compress: !(values["no-compress"] ?? false),
       },
     },
   };

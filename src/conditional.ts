@@ -4,13 +4,16 @@
 import type { IncomingMessage } from "node:http";
 import type { FileMeta } from "./files.js";
 
+/** What preconditions are judged against: the validators of the representation this request would get. */
+export type Validators = Pick<FileMeta, "etag" | "mtimeSeconds">;
+
 type Condition = "absent" | "true" | "false";
 
 /**
  * Evaluates the preconditions of a GET or HEAD against the current file.
  * Returns the status to answer with instead of the file, or null to go on.
  */
-export function checkPreconditions(req: IncomingMessage, v: FileMeta): 304 | 412 | null {
+export function checkPreconditions(req: IncomingMessage, v: Validators): 304 | 412 | null {
   const h = req.headers;
   // Step 1-2: If-Match, else If-Unmodified-Since. Either failing is 412.
   let condition = checkIfMatch(h["if-match"], v);
@@ -23,28 +26,28 @@ export function checkPreconditions(req: IncomingMessage, v: FileMeta): 304 | 412
   return null;
 }
 
-function checkIfMatch(value: string | undefined, v: FileMeta): Condition {
+function checkIfMatch(value: string | undefined, v: Validators): Condition {
   if (value === undefined) return "absent";
   const tags = parseEntityTags(value);
   if (tags === "*") return "true";
   return tags.some((tag) => strongMatch(tag, v.etag)) ? "true" : "false";
 }
 
-function checkIfUnmodifiedSince(value: string | undefined, v: FileMeta): Condition {
+function checkIfUnmodifiedSince(value: string | undefined, v: Validators): Condition {
   const date = value === undefined ? null : parseHttpDate(value);
   if (date === null) return "absent"; // an invalid date is ignored (§13.1.4)
   return v.mtimeSeconds <= date ? "true" : "false";
 }
 
 /** "false" means a tag matched, i.e. the condition "none match" is false. */
-function checkIfNoneMatch(value: string | undefined, v: FileMeta): Condition {
+function checkIfNoneMatch(value: string | undefined, v: Validators): Condition {
   if (value === undefined) return "absent";
   const tags = parseEntityTags(value);
   if (tags === "*") return "false";
   return tags.some((tag) => weakMatch(tag, v.etag)) ? "false" : "true";
 }
 
-function checkIfModifiedSince(value: string | undefined, v: FileMeta): Condition {
+function checkIfModifiedSince(value: string | undefined, v: Validators): Condition {
   const date = value === undefined ? null : parseHttpDate(value);
   if (date === null) return "absent";
   return v.mtimeSeconds <= date ? "false" : "true";
@@ -109,7 +112,7 @@ export function headerText(req: IncomingMessage, name: string): string | undefin
 }
 
 /** If-Range (§13.1.5): a strong ETag that matches, or exactly the Last-Modified date. */
-export function ifRangeAllowsPartial(value: string | undefined, v: FileMeta): boolean {
+export function ifRangeAllowsPartial(value: string | undefined, v: Validators): boolean {
   if (value === undefined) return true;
   const trimmed = value.trim();
   if (trimmed.startsWith('"') || trimmed.startsWith("W/")) return strongMatch(trimmed, v.etag);

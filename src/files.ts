@@ -22,7 +22,7 @@ export interface FileMeta {
   /** mtime in whole seconds, the granularity of HTTP dates. */
   mtimeSeconds: number;
   contentType: string;
-  /** ETag, Last-Modified, Cache-Control, Accept-Ranges: shared by 200, 206, 304, 412 and 416. */
+  /** ETag, Last-Modified, Cache-Control, Accept-Ranges (and Vary while compression is on): shared by 200, 206, 304, 412 and 416. */
   common: Readonly<Record<string, string>>;
   /** The 200 reply's headers, and the same as sent (`headerList`), made once per version. */
   ok: Readonly<Record<string, string>>;
@@ -37,7 +37,10 @@ export function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta
   const etag = `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${micros(stats.mtimeMs)}-${micros(stats.ctimeMs)}"`;
   const lastModified = new Date(stats.mtimeMs).toUTCString();
   const contentType = contentTypeFor(fsPath.subarray(fsPath.lastIndexOf(SEPARATOR) + 1));
-  const common = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": policy.cacheControl, "Accept-Ranges": "bytes" };
+  const common: Record<string, string> = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": policy.cacheControl, "Accept-Ranges": "bytes" };
+  // While compression is on, any file's answer may depend on Accept-Encoding (a sidecar can stand
+  // beside any file), and caches must know it: 304, 412 and 416 too.
+  if (policy.compress) common.Vary = "Accept-Encoding";
   const ok = { ...common, "Content-Type": contentType, "Content-Length": String(stats.size) };
   return {
     size: stats.size,
@@ -136,6 +139,8 @@ function sameFile(a: Stats, b: Stats): boolean {
 export interface ReadyFile {
   meta: FileMeta;
   source: FileSource;
+  /** The bytes are not the file's own (live reload's injected page): no sidecar stands for them. */
+  transformed?: boolean;
 }
 
 /**

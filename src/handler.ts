@@ -4,12 +4,14 @@
  *   method → target → segments (target.ts) → file or folder (locate.ts) →
  *   nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: index or listing (folders.ts) | file: version (files.ts) →
- *   preconditions (conditional.ts) → ranges (ranges.ts) → Reply → the wire (reply.ts)
+ *   representation: coding (compress.ts) → preconditions (conditional.ts) →
+ *   ranges, of the file itself only (ranges.ts) → Reply → the wire (reply.ts)
  *
  * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express.
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
 import type { IncomingMessage } from "node:http";
+import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { readyFile, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
@@ -19,7 +21,7 @@ import { clientAddress, defaultOnError } from "./log.js";
 import { isNavigation } from "./navigation.js";
 import { makePolicy, type Handler, type HandlerOptions, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, releaseSource, sendReply, withHeaders, type Progress, type Reply } from "./reply.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, releaseSource, sendReply, withHeaders, type Body, type Progress, type Reply } from "./reply.js";
 import { folderLocation, resolveTargetPath, type TargetPath } from "./target.js";
 
 /** The methods a static server answers; others get 405 (or, under Express, next()). */
@@ -90,7 +92,7 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
     return emptyReply(405, { Allow: ALLOW });
   }
   const target = resolveTarget(req.url ?? "/");
-  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(policy, hasNext, target.reason);
+  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(req, policy, hasNext, target.reason);
   let status: number;
   let note: string | undefined;
   try {
@@ -105,7 +107,7 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
   }
   if (status !== 404) return { ...errorPage(status), note };
   if (!target.utf8) return { ...errorPage(400), note: "path is not UTF-8 and names nothing" };
-  return notFoundReply(policy, hasNext, note);
+  return notFoundReply(req, policy, hasNext, note);
 }
 
 /**
@@ -166,8 +168,9 @@ const MAX_ATTEMPTS = 3;
 /** The reply for the file `found` at `segments`. A file rewritten faster than we can read it is a 503. */
 function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: Found, policy: Policy): Reply | NotFound {
   for (let attempt = 1; ; attempt++) {
+    const statedAt = Date.now();
     const file = readyFile(found, policy);
-    if (file !== "changed") return fileReply(req, file);
+    if (file !== "changed") return fileReply(req, file, { segments, found, statedAt }, policy);
     if (attempt === MAX_ATTEMPTS) return { ...errorPage(503), note: "file kept changing while being read" };
     const again = locate(segments, policy);
     if (again?.kind !== "file") return NOT_FOUND;
@@ -175,13 +178,24 @@ function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: 
   }
 }
 
-/** The reply for a file: conditionals first, then ranges. Takes over a descriptor source. */
-function fileReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
+/**
+ * The reply for a file, in steps: the representation (the file, or an encoding of it), its
+ * preconditions, then ranges, of the file itself only. Takes over a descriptor source.
+ */
+function fileReply(req: IncomingMessage, file: ReadyFile, origin: Origin, policy: Policy): Reply {
+  const chosen = chooseRepresentation(req, file, origin, policy);
+  const meta = chosen.meta;
   const precondition = checkPreconditions(req, meta);
   if (precondition !== null) {
-    releaseSource(source);
+    releaseRepresentation(chosen);
     return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY } : emptyReply(412, meta.common);
   }
+  if (chosen.kind === "encoded") return { status: 200, headers: meta.ok, wire: meta.okWire, body: chosen.body };
+  return identityReply(req, chosen.file);
+}
+
+/** The file's own bytes: whole, or the ranges asked for. */
+function identityReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
   const size = meta.size;
   const whole = (): Reply => ({
     status: 200,
@@ -214,19 +228,32 @@ function fileReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
 
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];
 
-/** The 404 page: the root's own `404.html` when there is one, else a generic page. */
-function notFoundReply(policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
+/** The 404 page: the root's own `404.html` (compressed like any file) when there is one, else a generic page. */
+function notFoundReply(req: IncomingMessage, policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
   if (hasNext) return "next";
   const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
+  const statedAt = Date.now();
   const page = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
-  if (page === undefined || page === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
-  const size = page.meta.size;
-  return {
-    status: 404,
-    note,
-    headers: { "Content-Type": "text/html; charset=utf-8", "Content-Length": String(size), "Cache-Control": "no-cache" },
-    body: bodyFrom(page.source, [{ start: 0, end: size - 1 }]),
-  };
+  if (found?.kind !== "file" || page === undefined || page === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
+  const chosen = chooseRepresentation(req, page, { segments: NOT_FOUND_PAGE, found, statedAt }, policy);
+  return { status: 404, note, headers: notFoundPageHeaders(chosen, policy), body: pageBody(chosen) };
+}
+
+/** The 404 page's headers: it is always HTML and never cached, whatever its validators. */
+function notFoundPageHeaders(chosen: Representation, policy: Policy): Record<string, string> {
+  const headers: Record<string, string> = { "Content-Type": "text/html; charset=utf-8" };
+  if (chosen.kind === "encoded") headers["Content-Encoding"] = chosen.meta.coding;
+  const length = chosen.kind === "encoded" ? chosen.meta.length : chosen.meta.size;
+  if (length !== undefined) headers["Content-Length"] = String(length);
+  headers["Cache-Control"] = "no-cache";
+  if (policy.compress) headers.Vary = "Accept-Encoding";
+  return headers;
+}
+
+function pageBody(chosen: Representation): Body {
+  if (chosen.kind === "encoded") return chosen.body;
+  const { meta, source } = chosen.file;
+  return bodyFrom(source, [{ start: 0, end: meta.size - 1 }]);
 }
 
 /** `OPTIONS`: the methods, and with --cors what a preflight asks for. */

@@ -6,6 +6,7 @@ import { realpathSync, statSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";
 import type { AccessLogEntry } from "./log.js";
+import type { CompressedFile } from "./compress.js";
 import { RevalidatedCache, type CachedFile } from "./files.js";
 import type { FolderVersion } from "./folders.js";
 import { SEPARATOR } from "./locate.js";
@@ -31,6 +32,12 @@ export interface HandlerOptions {
   cleanUrls?: boolean;
   /** Answer a navigation to a path that names nothing with the root's `index.html`. Default: false. */
   spa?: boolean;
+  /**
+   * Compress text-like files of 1 KiB or more with the best coding the client accepts (br, zstd
+   * where Node has it, gzip), and serve precompressed `name.br`/`.zst`/`.gz` sidecars not older
+   * than `name`. Default: true. false: every body is the requested file's own bytes.
+   */
+  compress?: boolean;
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -53,10 +60,16 @@ export interface Policy extends EdgePolicy {
   cacheControl: string;
   cleanUrls: boolean;
   spa: boolean;
+  /** On-the-fly compression and sidecars, and `Vary: Accept-Encoding` on every file response. */
+  compress: boolean;
   /** Small files' bytes, at most 32 MiB in 4096 files. */
   cache: RevalidatedCache<CachedFile>;
   /** Folders' names, prepared for listing (their sizes and dates are never kept). */
   folders: RevalidatedCache<FolderVersion>;
+  /** Small files' encoded bytes, per coding, at most 16 MiB in 4096 entries. */
+  compressed: RevalidatedCache<CompressedFile>;
+  /** Sidecars already reported as older than their file (each is reported once). */
+  staleSidecars: Set<string>;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -88,10 +101,13 @@ export function makePolicy(options: HandlerOptions): Policy {
     cacheControl: options.cacheSeconds === undefined ? "no-cache" : `max-age=${Math.max(0, Math.floor(options.cacheSeconds))}`,
     cleanUrls: options.cleanUrls ?? true,
     spa: options.spa ?? false,
+    compress: options.compress ?? true,
     edgeHeaders: edgeHeaders(cors, userHeaders),
     userHeaderNames: new Set(userHeaders.map(([name]) => name.toLowerCase())),
     cache: new RevalidatedCache<CachedFile>(4096, 32 * 1024 * 1024, (entry) => entry.data.length),
     folders: new RevalidatedCache<FolderVersion>(64),
+    compressed: new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length),
+    staleSidecars: new Set(),
   };
 }
 

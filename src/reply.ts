@@ -170,6 +170,15 @@ class FileBodyStream extends Readable {
   }
 }
 
+/**
+ * A file's pieces as a stream, for a body that transforms them (a compressor): the same reads,
+ * backpressure and shrink check as a file body. Its bytes are not counted: the body that carries
+ * the transformed bytes counts those.
+ */
+export function fileStream(fd: number, pieces: readonly Piece[]): Readable {
+  return new FileBodyStream(fd, pieces, { bytes: 0, note: undefined });
+}
+
 /** What the access log learns as a reply goes out. */
 export interface Progress {
   /** Body bytes handed to the socket so far. */

@@ -66,7 +66,7 @@ async function occupiedPort(t: TestContext): Promise<number> {
 // --help and --version
 // ---------------------------------------------------------------------------------------------
 
-const ALL_FLAGS = ["--port", "--bind", "--host", "--directory", "--dotfiles", "--follow-symlinks", "--no-listing", "--cors", "--header", "--cache", "--quiet", "--help", "--version"];
+const ALL_FLAGS = ["--port", "--bind", "--host", "--directory", "--dotfiles", "--follow-symlinks", "--no-listing", "--cors", "--header", "--cache", "--no-compress", "--quiet", "--help", "--version"];
 
 for (const flag of ["--help", "-h"]) {
   test(`${flag} prints usage naming every flag and exits 0`, async () => {
@@ -421,6 +421,27 @@ test("--no-listing answers 404 for a folder without index.html", async (t) => {
   const site = await request(cli.port, "/site/");
   assert.equal(site.status, 200, "a folder with index.html is still served");
   assert.equal(site.body.toString(), "<p>index</p>");
+});
+
+test("--no-compress sends a text file as it is, without Vary, to a client that accepts br and gzip", async (t) => {
+  const text = "compressible text, said again and again. ".repeat(100);
+  const root = tempDir(t, { "a.txt": text, "a.txt.gz": "a sidecar that must not be sent" });
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "--no-compress", "-q"]);
+  const res = await rawGet(cli.port, "/a.txt", "Accept-Encoding: br, gzip\r\n");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-encoding"), undefined);
+  assert.equal(res.headers.get("vary"), undefined);
+  assert.equal(res.body.toString(), text);
+});
+
+test("without --no-compress, a text file goes out compressed to a client that accepts br", async (t) => {
+  const text = "compressible text, said again and again. ".repeat(100);
+  const root = tempDir(t, { "a.txt": text });
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "-q"]);
+  const res = await rawGet(cli.port, "/a.txt", "Accept-Encoding: br\r\n");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-encoding"), "br");
+  assert.equal(res.headers.get("vary"), "Accept-Encoding");
 });
 
 test("--dotfiles serves and lists dotfiles", async (t) => {
