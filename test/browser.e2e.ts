@@ -126,3 +126,23 @@ test("with spa, a deep link loads the app shell, while a missing script stays a 
   assert.equal(await page.textContent("h1"), "route /users/john.doe");
   assert.equal(statuses.get("/missing.js"), 404, "a missing script is not answered with the app shell");
 });
+
+test("compressed responses decode in the browser: the page, its stylesheet and its script", async (t) => {
+  const filler = (line: string) => Array.from({ length: 200 }, (_, i) => `${line} ${i}`).join("\n");
+  const root = tempDir(t, {
+    "index.html": `<!DOCTYPE html><link rel="stylesheet" href="site.css"><script src="app.js"></script><h1>compressed</h1>\n<!-- ${filler("padding")} -->`,
+    "site.css": `h1 { color: rgb(7, 8, 9); }\n/* ${filler("rule")} */`,
+    "app.js": `window.appRan = true;\n/* ${filler("code")} */`,
+  });
+  const server = await serve(t, { root });
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const encodings = new Map<string, string | undefined>();
+  page.on("response", (response) => encodings.set(new URL(response.url()).pathname, response.headers()["content-encoding"]));
+  await page.goto(server.url);
+  assert.equal(await page.textContent("h1"), "compressed");
+  assert.equal(await page.$eval("h1", (h) => getComputedStyle(h).color), "rgb(7, 8, 9)");
+  assert.equal(await page.evaluate(() => (window as unknown as { appRan?: boolean }).appRan), true);
+  for (const name of ["/", "/site.css", "/app.js"]) assert.equal(encodings.get(name), "br", `${name} travelled as br`);
+});

@@ -140,9 +140,16 @@ test("Accept-Encoding is parsed as RFC 9110 says: case, spaces, x-gzip, bad q va
   for (const [value, expected] of cases) assert.deepEqual(parseAcceptEncoding(value), expected, JSON.stringify(value));
 });
 
-test("zstd, where Node has it, is sent to a client that asks only for it", { skip: !HAS_ZSTD && "this Node has no zstd" }, async (t) => {
+test("zstd is sent to a client that asks only for it where Node has it, and never offered where it has not", async (t) => {
   const { get } = await siteWith(t, { "app.js": TEXT });
   const res = await get("/app.js", { "Accept-Encoding": "zstd" });
+  if (!HAS_ZSTD) {
+    // Node 20 has no zstd: the client gets the file as it is, never a 406 and never a coding it did not ask for.
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-encoding"], undefined);
+    assert.deepEqual(res.body, TEXT);
+    return;
+  }
   assert.equal(res.headers["content-encoding"], "zstd");
   assert.match(String(res.headers.etag), /-zst"$/);
   const decompress = (zlib as unknown as { zstdDecompressSync(b: Buffer): Buffer }).zstdDecompressSync;
