@@ -27,6 +27,7 @@ Options:
       --cors             send Access-Control-Allow-Origin: * and answer preflights
   -H, --header "N: V"    add a header to every response (repeatable)
       --cache SECONDS    send Cache-Control: max-age=SECONDS (default: no-cache)
+      --live             reload open pages when a file changes (stylesheets swap in place)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -35,6 +36,7 @@ Examples:
   serve-here                      serve this folder on port 8000
   serve-here site -p 3000         serve ./site on port 3000
   serve-here -b 127.0.0.1         only this machine may connect
+  serve-here --live               edit files, and the browser shows each change
 `;
 
 /** A mistake in how the command was called: exit status 2, like other Unix tools. */
@@ -69,6 +71,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         cors: { type: "boolean" },
         header: { type: "string", short: "H", multiple: true },
         cache: { type: "string" },
+        live: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -109,6 +112,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         cors: values.cors ?? false,
         headers,
         cacheSeconds,
+        live: values.live ?? false,
       },
     },
   };
@@ -201,6 +205,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (!plan.portGiven && started.port !== plan.options.port) lines.push(paint("yellow", `  (port ${plan.options.port} is in use, so this is ${started.port})`));
   lines.push(`  Local:    ${started.url}`);
   for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
+  if (plan.options.live) lines.push(`  Live reload: on`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
 

@@ -136,6 +136,13 @@ function sameFile(a: Stats, b: Stats): boolean {
 export interface ReadyFile {
   meta: FileMeta;
   source: FileSource;
+  /**
+   * The bytes are not the file's own but made from them (live reload's script put into a page):
+   * `meta` describes them, ranges do not apply, and a precompressed sidecar of the file would be wrong.
+   */
+  transformed?: true;
+  /** Why the file is sent the way it is, for the log only (e.g. too big to rewrite). */
+  note?: string;
 }
 
 /**
@@ -162,7 +169,7 @@ export function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
 }
 
 /** Reads up to `size` bytes from the start; fewer only if the file is shorter now. */
-function readWhole(fd: number, size: number): Buffer {
+export function readWhole(fd: number, size: number): Buffer {
   const data = Buffer.allocUnsafe(size);
   let length = 0;
   while (length < size) {

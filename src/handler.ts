@@ -1,14 +1,14 @@
 /**
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
- *   method → target → segments (target.ts) → file or folder (locate.ts) →
- *   folder: index or listing (folders.ts) | file: version (files.ts) →
+ *   method → target → live reload's routes (live.ts) → segments (target.ts) → file or folder (locate.ts) →
+ *   folder: index or listing (folders.ts) | file: version (files.ts) → live script (live.ts) →
  *   preconditions (conditional.ts) → ranges (ranges.ts) → Reply → the wire (reply.ts)
  *
  * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express.
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { readyFile, type ReadyFile } from "./files.js";
 import { findIndex, listingReply } from "./folders.js";
@@ -41,7 +41,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     return target;
   };
 
-  return function serveHere(req, res, next) {
+  function serveHere(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void {
     const started = performance.now();
     const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
@@ -68,11 +68,13 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     try {
       const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
       if (reply === "next") return next!();
-      sendReply(req, res, reply, policy, progress)?.catch(failed);
+      // With --live, the pages we generate (listings, error pages) get the script too, wherever made.
+      sendReply(req, res, policy.live ? policy.live.decoratePage(req, reply) : reply, policy, progress)?.catch(failed);
     } catch (error) {
       failed(error);
     }
-  };
+  }
+  return Object.assign(serveHere, { close: () => policy.live?.close() });
 }
 
 /**
@@ -87,7 +89,10 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
     return emptyReply(405, { Allow: ALLOW });
   }
   const target = resolveTarget(req.url ?? "/");
-  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(policy, hasNext, target.reason);
+  const live = policy.live?.route(target);
+  if (live === "script") return fileReply(req, policy.live!.script);
+  if (live === "events") return policy.live!.eventsReply(req);
+  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(req, policy, hasNext, target.reason);
   let status: number;
   let note: string | undefined;
   try {
@@ -102,7 +107,7 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
   }
   if (status !== 404) return { ...errorPage(status), note };
   if (!target.utf8) return { ...errorPage(400), note: "path is not UTF-8 and names nothing" };
-  return notFoundReply(policy, hasNext, note);
+  return notFoundReply(req, policy, hasNext, note);
 }
 
 /** Answers a GET or HEAD for a path. Throws fs errors and refusals; the edge maps them. */
@@ -131,7 +136,7 @@ const MAX_ATTEMPTS = 3;
 function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: Found, policy: Policy): Reply | NotFound {
   for (let attempt = 1; ; attempt++) {
     const file = readyFile(found, policy);
-    if (file !== "changed") return fileReply(req, file);
+    if (file !== "changed") return fileReply(req, representation(req, file, policy));
     if (attempt === MAX_ATTEMPTS) return { ...errorPage(503), note: "file kept changing while being read" };
     const again = locate(segments, policy);
     if (again?.kind !== "file") return NOT_FOUND;
@@ -139,22 +144,32 @@ function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: 
   }
 }
 
+/**
+ * What the client gets of a file: its own bytes, or, for an HTML navigation with --live, a page
+ * with the live-reload script (another representation: its own ETag and length, no ranges).
+ */
+function representation(req: IncomingMessage, file: ReadyFile, policy: Policy): ReadyFile {
+  return policy.live ? policy.live.injectScript(req, file) : file;
+}
+
 /** The reply for a file: conditionals first, then ranges. Takes over a descriptor source. */
-function fileReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
+function fileReply(req: IncomingMessage, { meta, source, transformed, note }: ReadyFile): Reply {
   const precondition = checkPreconditions(req, meta);
   if (precondition !== null) {
     releaseSource(source);
-    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY } : emptyReply(412, meta.common);
+    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY, note } : { ...emptyReply(412, meta.common), note };
   }
   const size = meta.size;
   const whole = (): Reply => ({
     status: 200,
+    note,
     headers: meta.ok,
     wire: meta.okWire,
     body: source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: size - 1 }]),
   });
-  // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET.
-  if (req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
+  // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET. Bytes made
+  // from the file (transformed) are sent whole: a range of them would splice with other versions.
+  if (transformed || req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
   const request = parseRangeHeader(req.headers.range, size);
   switch (request.kind) {
     case "none":
@@ -178,16 +193,17 @@ function fileReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
 
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];
 
-/** The 404 page: the root's own `404.html` when there is one, else a generic page. */
-function notFoundReply(policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
+/** The 404 page: the root's own `404.html` when there is one (with --live, as a page), else a generic page. */
+function notFoundReply(req: IncomingMessage, policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
   if (hasNext) return "next";
   const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
-  const page = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
-  if (page === undefined || page === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
+  const file = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
+  if (file === undefined || file === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
+  const page = representation(req, file, policy);
   const size = page.meta.size;
   return {
     status: 404,
-    note,
+    note: note ?? page.note,
     headers: { "Content-Type": "text/html; charset=utf-8", "Content-Length": String(size), "Cache-Control": "no-cache" },
     body: bodyFrom(page.source, [{ start: 0, end: size - 1 }]),
   };
