@@ -11,7 +11,7 @@ import { test } from "node:test";
 import vm from "node:vm";
 import type { AccessLogEntry } from "../src/server.js";
 import { LIVE_CLIENT } from "../src/live-client.js";
-import { eventually, rawGet, rawRequest, serve, tempDir } from "./helpers.js";
+import { eventually, rawGet, rawRequest, serve, startCli, tempDir } from "./helpers.js";
 
 const TAG = '<script type="module" src="/__serve-here/live.js"></script>';
 /** What a browser sends for a page load. */
@@ -481,4 +481,23 @@ test("closing the server ends open event streams at once rather than after the g
   await server.close(10 * 60_000);
   await events.until(() => events.ended, "the stream did not end");
   if (process.platform === "linux") assert.equal(inotifyWatches(), 0, "the watcher stopped");
+});
+
+// ---- The command
+
+test("serve-here --live says so in the banner and serves pages with the script", async (t) => {
+  const root = tempDir(t, { "index.html": "<head></head>cli" });
+  const cli = await startCli(t, [root, "--live", "--port", "0", "--bind", "127.0.0.1"]);
+  assert.match(cli.stdout(), /Live reload: on/);
+  assert.equal((await navigate(cli.port, "/")).body.toString(), `<head>${TAG}</head>cli`);
+  cli.child.kill("SIGTERM");
+  assert.deepEqual(await cli.exited, { code: 0, signal: null });
+});
+
+test("serve-here without --live says nothing of live reload", async (t) => {
+  const root = tempDir(t, { "index.html": "<head></head>cli" });
+  const cli = await startCli(t, [root, "--port", "0", "--bind", "127.0.0.1"]);
+  await eventually(() => cli.stdout().includes("Ctrl+C"), "no banner");
+  assert.doesNotMatch(cli.stdout(), /Live reload/);
+  assert.equal((await navigate(cli.port, "/")).body.toString(), "<head></head>cli");
 });
