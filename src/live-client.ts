@@ -9,8 +9,9 @@
  * What it does: a changed stylesheet linked by the page is swapped in place (a copy with `?v=`
  * loads beside the old `<link>`, which goes once the copy has loaded or failed: no flash, page
  * state kept); any other change reloads the page, as does a new boot id (the server restarted).
- * While the server is down, EventSource retries every second (the stream's `retry: 1000`); when
- * a failure closed it for good (a proxy's 502), the script opens a new one. It logs nothing.
+ * While the server is down, EventSource retries every second (the stream's `retry: 1000`), every
+ * 5 s after a minute; when a failure closed it for good (a proxy's 502), the script opens a new
+ * one. It logs nothing itself (the browser reports each refused connection in the console).
  */
 export const LIVE_CLIENT = `// serve-here live reload: see https://www.npmjs.com/package/serve-here
 const EVENTS = "/__serve-here/events";
@@ -62,12 +63,20 @@ function onMessage(event) {
   }
 }
 
+// Failed attempts since the stream was last open: after a minute down, try every 5 s rather than
+// every second, so a tab left open does not fill the console with the browser's own reports.
+let failures = 0;
+
 function connect() {
   const source = new EventSource(EVENTS);
+  source.onopen = () => { failures = 0; };
   source.onmessage = onMessage;
   source.onerror = () => {
-    // Still CONNECTING: EventSource retries by itself. CLOSED: it gave up, so start again.
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 1000);
+    failures++;
+    // CONNECTING: EventSource retries by itself (retry: 1000). CLOSED: it gave up, so start again.
+    if (source.readyState !== EventSource.CLOSED && failures <= 60) return;
+    source.close();
+    setTimeout(connect, failures > 60 ? 5000 : 1000);
   };
 }
 

@@ -125,7 +125,7 @@ export class LiveReload {
     if (reply.body.kind !== "bytes" || !isGeneratedPage(reply) || !isNavigation(req)) return reply;
     const data = insertScriptTag(reply.body.data) ?? reply.body.data;
     const headers = { ...reply.headers, "Content-Security-Policy": LIVE_PAGE_CSP, "Content-Length": String(data.length) };
-    return { status: reply.status, headers, body: { kind: "bytes", data }, ...(reply.note === undefined ? {} : { note: reply.note }) };
+    return { status: reply.status, note: reply.note, headers, body: { kind: "bytes", data } };
   }
 
   /** `GET /__serve-here/events`: the event stream, for pages of this origin only. */
