@@ -13,7 +13,7 @@
  * 5 s after a minute; when a failure closed it for good (a proxy's 502), the script opens a new
  * one. It logs nothing itself (the browser reports each refused connection in the console).
  */
-export const LIVE_CLIENT = `// serve-here live reload: see https://www.npmjs.com/package/serve-here
+export const LIVE_CLIENT: string = `// serve-here live reload: see https://www.npmjs.com/package/serve-here
 const EVENTS = "/__serve-here/events";
 let boot = null;
 let generation = 0;
