@@ -32,6 +32,7 @@ Options:
       --spa              answer page loads of missing paths with /index.html
       --open             open the server's URL in the default browser
       --no-compress      send every file as it is: no br/gzip on the fly, no .br/.gz sidecars
+      --live             reload open pages when a file changes (stylesheets swap in place)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -40,6 +41,7 @@ Examples:
   serve-here                      serve this folder on port 8000
   serve-here site -p 3000         serve ./site on port 3000
   serve-here -b 127.0.0.1         only this machine may connect
+  serve-here --live               edit files, and the browser shows each change
 `;
 
 /** A mistake in how the command was called: exit status 2, like other Unix tools. */
@@ -80,6 +82,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         spa: { type: "boolean" },
         open: { type: "boolean" },
         "no-compress": { type: "boolean" },
+        live: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -124,6 +127,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         cleanUrls: !(values["no-clean-urls"] ?? false),
         spa: values.spa ?? false,
         compress: !(values["no-compress"] ?? false),
+        live: values.live ?? false,
       },
     },
   };
@@ -216,6 +220,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (!plan.portGiven && started.port !== plan.options.port) lines.push(paint("yellow", `  (port ${plan.options.port} is in use, so this is ${started.port})`));
   lines.push(`  Local:    ${started.url}`);
   for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
+  if (plan.options.live) lines.push(`  Live reload: on`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
   if (plan.open) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));

@@ -38,9 +38,8 @@ export function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta
   const lastModified = new Date(stats.mtimeMs).toUTCString();
   const contentType = contentTypeFor(fsPath.subarray(fsPath.lastIndexOf(SEPARATOR) + 1));
   const common: Record<string, string> = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": policy.cacheControl, "Accept-Ranges": "bytes" };
-  // While compression is on, any file's answer may depend on Accept-Encoding (a sidecar can stand
-  // beside any file), and caches must know it: 304, 412 and 416 too.
-  if (policy.compress) common.Vary = "Accept-Encoding";
+  const vary = varyFor(contentType, policy);
+  if (vary !== undefined) common.Vary = vary;
   const ok = { ...common, "Content-Type": contentType, "Content-Length": String(stats.size) };
   return {
     size: stats.size,
@@ -52,6 +51,22 @@ export function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta
     ok,
     okWire: headerList(ok, policy),
   };
+}
+
+/**
+ * What a file's answer depends on besides its URL, for caches (304, 412 and 416 too): with
+ * compression, any file's on Accept-Encoding (a sidecar can stand beside any file); with live
+ * reload, an HTML page's on whether it is a navigation (Sec-Fetch-Dest, else Accept).
+ */
+export function varyFor(contentType: string, policy: Policy): string | undefined {
+  const on: string[] = [];
+  if (policy.compress) on.push("Accept-Encoding");
+  if (policy.live && isHtml(contentType)) on.push("Sec-Fetch-Dest", "Accept");
+  return on.length === 0 ? undefined : on.join(", ");
+}
+
+export function isHtml(contentType: string): boolean {
+  return contentType.startsWith("text/html");
 }
 
 const contentTypeByExtension = new Map<string, string>();
@@ -139,8 +154,13 @@ function sameFile(a: Stats, b: Stats): boolean {
 export interface ReadyFile {
   meta: FileMeta;
   source: FileSource;
-  /** The bytes are not the file's own (live reload's injected page): no sidecar stands for them. */
-  transformed?: boolean;
+  /**
+   * The bytes are not the file's own but made from them (live reload's script put into a page):
+   * `meta` describes them, ranges do not apply, and a precompressed sidecar of the file would be wrong.
+   */
+  transformed?: true;
+  /** Why the file is sent the way it is, for the log only (e.g. too big to rewrite). */
+  note?: string;
 }
 
 /**
@@ -167,7 +187,7 @@ export function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
 }
 
 /** Reads up to `size` bytes from the start; fewer only if the file is shorter now. */
-function readWhole(fd: number, size: number): Buffer {
+export function readWhole(fd: number, size: number): Buffer {
   const data = Buffer.allocUnsafe(size);
   let length = 0;
   while (length < size) {

@@ -1,19 +1,19 @@
 /**
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
- *   method → target → segments (target.ts) → file or folder (locate.ts) →
- *   nothing there: clean URL or SPA fallback (fallbacks.ts) →
+ *   method → target → live reload's routes (live.ts) → segments (target.ts) →
+ *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: index or listing (folders.ts) | file: version (files.ts) →
- *   representation: coding (compress.ts) → preconditions (conditional.ts) →
- *   ranges, of the file itself only (ranges.ts) → Reply → the wire (reply.ts)
+ *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
+ *   ranges, of the file's own bytes only (ranges.ts) → Reply → the wire (reply.ts)
  *
  * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express.
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
-import { readyFile, type ReadyFile } from "./files.js";
+import { readyFile, varyFor, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
 import { findIndex, listingReply } from "./folders.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
@@ -46,7 +46,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     return target;
   };
 
-  return function serveHere(req, res, next) {
+  function serveHere(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void {
     const started = performance.now();
     const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
@@ -73,11 +73,13 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     try {
       const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
       if (reply === "next") return next!();
-      sendReply(req, res, reply, policy, progress)?.catch(failed);
+      // With --live, the pages we generate (listings, error pages) get the script too, wherever made.
+      sendReply(req, res, policy.live ? policy.live.decoratePage(req, reply) : reply, policy, progress)?.catch(failed);
     } catch (error) {
       failed(error);
     }
-  };
+  }
+  return Object.assign(serveHere, { close: () => policy.live?.close() });
 }
 
 /**
@@ -92,6 +94,9 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
     return emptyReply(405, { Allow: ALLOW });
   }
   const target = resolveTarget(req.url ?? "/");
+  const live = policy.live?.route(target);
+  if (live === "script") return fileReply(req, policy.live!.script, null, policy);
+  if (live === "events") return policy.live!.eventsReply(req);
   if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(req, policy, hasNext, target.reason);
   let status: number;
   let note: string | undefined;
@@ -170,7 +175,7 @@ function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: 
   for (let attempt = 1; ; attempt++) {
     const statedAt = Date.now();
     const file = readyFile(found, policy);
-    if (file !== "changed") return fileReply(req, file, { segments, found, statedAt }, policy);
+    if (file !== "changed") return fileReply(req, liveRepresentation(req, file, policy), { segments, found, statedAt }, policy);
     if (attempt === MAX_ATTEMPTS) return { ...errorPage(503), note: "file kept changing while being read" };
     const again = locate(segments, policy);
     if (again?.kind !== "file") return NOT_FOUND;
@@ -179,32 +184,45 @@ function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: 
 }
 
 /**
- * The reply for a file, in steps: the representation (the file, or an encoding of it), its
- * preconditions, then ranges, of the file itself only. Takes over a descriptor source.
+/**
+ * What the client gets of a file before any coding: its own bytes, or, for an HTML navigation with
+ * --live, the page with the live-reload script (its own ETag and length, no ranges, no sidecars).
  */
-function fileReply(req: IncomingMessage, file: ReadyFile, origin: Origin, policy: Policy): Reply {
-  const chosen = chooseRepresentation(req, file, origin, policy);
+function liveRepresentation(req: IncomingMessage, file: ReadyFile, policy: Policy): ReadyFile {
+  return policy.live ? policy.live.injectScript(req, file) : file;
+}
+
+/**
+ * The reply for a file, in steps: the representation (the file, or an encoding of it), its
+ * preconditions, then ranges, of the file's own bytes only. Takes over a descriptor source.
+ * Bytes with no file behind them (`origin` null: the live-reload script) are sent as they are.
+ */
+function fileReply(req: IncomingMessage, file: ReadyFile, origin: Origin | null, policy: Policy): Reply {
+  const chosen: Representation = origin ? chooseRepresentation(req, file, origin, policy) : { kind: "identity", meta: file.meta, file };
   const meta = chosen.meta;
+  const note = file.note;
   const precondition = checkPreconditions(req, meta);
   if (precondition !== null) {
     releaseRepresentation(chosen);
-    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY } : emptyReply(412, meta.common);
+    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY, note } : { ...emptyReply(412, meta.common), note };
   }
-  if (chosen.kind === "encoded") return { status: 200, headers: meta.ok, wire: meta.okWire, body: chosen.body };
+  if (chosen.kind === "encoded") return { status: 200, note, headers: meta.ok, wire: meta.okWire, body: chosen.body };
   return identityReply(req, chosen.file);
 }
 
-/** The file's own bytes: whole, or the ranges asked for. */
-function identityReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply {
+/** The file's own bytes (or live reload's page): whole, or the ranges asked for. */
+function identityReply(req: IncomingMessage, { meta, source, transformed, note }: ReadyFile): Reply {
   const size = meta.size;
   const whole = (): Reply => ({
     status: 200,
+    note,
     headers: meta.ok,
     wire: meta.okWire,
     body: source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: size - 1 }]),
   });
-  // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET.
-  if (req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
+  // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET. Bytes made
+  // from the file (transformed) are sent whole: a range of them would splice with other versions.
+  if (transformed || req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
   const request = parseRangeHeader(req.headers.range, size);
   switch (request.kind) {
     case "none":
@@ -228,25 +246,28 @@ function identityReply(req: IncomingMessage, { meta, source }: ReadyFile): Reply
 
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];
 
-/** The 404 page: the root's own `404.html` (compressed like any file) when there is one, else a generic page. */
+/** The 404 page: the root's own `404.html` (with --live, as a page; compressed like any file) when there is one, else a generic page. */
 function notFoundReply(req: IncomingMessage, policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
   if (hasNext) return "next";
   const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
   const statedAt = Date.now();
-  const page = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
-  if (found?.kind !== "file" || page === undefined || page === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
+  const file = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
+  if (found?.kind !== "file" || file === undefined || file === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
+  const page = liveRepresentation(req, file, policy);
   const chosen = chooseRepresentation(req, page, { segments: NOT_FOUND_PAGE, found, statedAt }, policy);
-  return { status: 404, note, headers: notFoundPageHeaders(chosen, policy), body: pageBody(chosen) };
+  return { status: 404, note: note ?? page.note, headers: notFoundPageHeaders(chosen, policy), body: pageBody(chosen) };
 }
 
 /** The 404 page's headers: it is always HTML and never cached, whatever its validators. */
 function notFoundPageHeaders(chosen: Representation, policy: Policy): Record<string, string> {
-  const headers: Record<string, string> = { "Content-Type": "text/html; charset=utf-8" };
+  const contentType = "text/html; charset=utf-8";
+  const headers: Record<string, string> = { "Content-Type": contentType };
   if (chosen.kind === "encoded") headers["Content-Encoding"] = chosen.meta.coding;
   const length = chosen.kind === "encoded" ? chosen.meta.length : chosen.meta.size;
   if (length !== undefined) headers["Content-Length"] = String(length);
   headers["Cache-Control"] = "no-cache";
-  if (policy.compress) headers.Vary = "Accept-Encoding";
+  const vary = varyFor(contentType, policy);
+  if (vary !== undefined) headers.Vary = vary;
   return headers;
 }
 

@@ -9,6 +9,7 @@ import type { AccessLogEntry } from "./log.js";
 import type { CompressedFile } from "./compress.js";
 import { RevalidatedCache, type CachedFile } from "./files.js";
 import type { FolderVersion } from "./folders.js";
+import { LiveReload } from "./live.js";
 import { SEPARATOR } from "./locate.js";
 import type { EdgePolicy } from "./reply.js";
 
@@ -38,6 +39,12 @@ export interface HandlerOptions {
    * than `name`. Default: true. false: every body is the requested file's own bytes.
    */
   compress?: boolean;
+  /**
+   * Live reload: HTML pages opened in a browser get a script that reloads them when a file under
+   * the root changes (a stylesheet is swapped without a reload). Serves `/__serve-here/live.js` and
+   * `/__serve-here/events`; files are watched only while a page listens. Default: false.
+   */
+  live?: boolean;
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -46,7 +53,13 @@ export interface HandlerOptions {
 
 
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+export type Handler = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void) & {
+  /**
+   * Ends live reload's open event streams and stops its watcher (a no-op without `live`), so a
+   * server closing gracefully need not wait for them. `StartedServer.close` calls it.
+   */
+  close(): void;
+};
 
 /** Options decided once, when the handler is created, so no request repeats the work. */
 export interface Policy extends EdgePolicy {
@@ -70,6 +83,8 @@ export interface Policy extends EdgePolicy {
   compressed: RevalidatedCache<CompressedFile>;
   /** Sidecars already reported as older than their file (each is reported once). */
   staleSidecars: Set<string>;
+  /** Live reload's routes, injection and watcher; null without `live`. */
+  live: LiveReload | null;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -91,7 +106,7 @@ export function makePolicy(options: HandlerOptions): Policy {
   if (!statSync(rootReal).isDirectory()) throw Object.assign(new Error("root is not a folder"), { code: "ENOTDIR" });
   const cors = options.cors ?? false;
   const userHeaders = validateExtraHeaders(options.headers ?? {});
-  return {
+  const policy: Policy = {
     rootReal,
     rootPrefix: rootReal.at(-1) === SEPARATOR[0] ? rootReal : Buffer.concat([rootReal, SEPARATOR]),
     dotfiles: options.dotfiles ?? false,
@@ -108,7 +123,11 @@ export function makePolicy(options: HandlerOptions): Policy {
     folders: new RevalidatedCache<FolderVersion>(64),
     compressed: new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length),
     staleSidecars: new Set(),
+    live: null,
   };
+  // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
+  if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1");
+  return policy;
 }
 
 /** Headers every reply carries: nosniff, CORS when asked for, and the user's own. */

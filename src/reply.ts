@@ -51,6 +51,11 @@ export const EMPTY: Body = { kind: "empty" };
 /** Generated pages carry no script and load nothing; inline CSS is all they need. */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'";
 
+/** A page `htmlPage` made (a listing, an error page), as opposed to a file: known by its CSP. */
+export function isGeneratedPage(reply: Reply): boolean {
+  return reply.headers["Content-Security-Policy"] === PAGE_CSP;
+}
+
 export function htmlPage(status: number, html: string, headers: Record<string, string> = {}): Reply {
   const data = Buffer.from(html);
   return {

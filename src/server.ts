@@ -37,7 +37,10 @@ export interface StartedServer {
   url: string;
   /** URLs other machines on the network can use (empty when bound to one address). */
   networkUrls: string[];
-  /** Stops accepting, lets in-flight responses finish (at most `graceMs`), closes idle sockets. */
+  /**
+   * Stops accepting, lets in-flight responses finish (at most `graceMs`), closes idle sockets.
+   * Live reload's event streams end at once, and its watcher stops.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -118,7 +121,10 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
     host: options.host,
     url: `http://${hostForUrl(localHost)}:${boundPort}/`,
     networkUrls: allInterfaces ? networkAddresses(options.host === "0.0.0.0").map((a) => `http://${hostForUrl(a)}:${boundPort}/`) : [],
-    close: (graceMs = 3000) => closeGracefully(server, graceMs),
+    close: (graceMs = 3000) => {
+      handler.close(); // live reload's event streams end now, or they would hold the close for graceMs
+      return closeGracefully(server, graceMs);
+    },
   };
 }
 
