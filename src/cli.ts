@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, styleText } from "node:util";
+import { ANY_HOST, isHostName } from "./access.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type ServerOptions } from "./server.js";
 
@@ -33,6 +34,10 @@ Options:
       --open             open the server's URL in the default browser
       --no-compress      send every file as it is: no br/gzip on the fly, no .br/.gz sidecars
       --live             reload open pages when a file changes (stylesheets swap in place)
+      --allowed-host NAME
+                         answer requests for the host name NAME too (repeatable); "any"
+                         answers every name (default: only IP addresses, localhost
+                         names and this machine's hostname, against DNS rebinding)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -83,6 +88,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         open: { type: "boolean" },
         "no-compress": { type: "boolean" },
         live: { type: "boolean" },
+        "allowed-host": { type: "string", multiple: true },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -105,6 +111,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   const port = values.port === undefined ? DEFAULT_PORT : parseInteger("--port", values.port, 0, 65535);
   const cacheSeconds = values.cache === undefined ? undefined : parseInteger("--cache", values.cache, 0, 2 ** 31 - 1);
   const headers = parseHeaderFlags(values.header ?? []);
+  const allowedHosts = parseAllowedHosts(values["allowed-host"] ?? []);
 
   return {
     kind: "run",
@@ -128,9 +135,20 @@ export function parseCommandLine(argv: string[]): Parsed {
         spa: values.spa ?? false,
         compress: !(values["no-compress"] ?? false),
         live: values.live ?? false,
+        allowedHosts,
       },
     },
   };
+}
+
+/** `--allowed-host` names, each a DNS name, or `any` alone. */
+function parseAllowedHosts(names: string[]): "any" | string[] {
+  if (names.includes(ANY_HOST)) {
+    if (names.length > 1) throw new UsageError(`--allowed-host ${ANY_HOST} already allows every name; give it alone`);
+    return ANY_HOST;
+  }
+  for (const name of names) if (!isHostName(name)) throw new UsageError(`--allowed-host needs a host name without a port (IP addresses are always allowed), not "${name}"`);
+  return names;
 }
 
 function parseInteger(flag: string, text: string, min: number, max: number): number {

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 // `he` is required on first use, not imported: its entity tables take longer to load than the
 // rest of start-up's own work, and a server whose first request is a file never needs them.
 let he: typeof import("he") | undefined;
-function escape(text: string): string {
+export function escapeHtml(text: string): string {
   he ??= createRequire(import.meta.url)("he") as typeof import("he");
   return he.escape(text);
 }
@@ -58,7 +58,7 @@ export function prepareNames(names: readonly Buffer[]): ListedName[] {
   const keyed = names.map((name) => ({ name, text: name.toString("utf8") }));
   const order = (naturalOrder ??= new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }));
   keyed.sort((a, b) => order.compare(a.text, b.text) || Buffer.compare(a.name, b.name));
-  return keyed.map(({ name, text }) => ({ name, html: escape(text), href: escape(encodePathSegment(name)) }));
+  return keyed.map(({ name, text }) => ({ name, html: escapeHtml(text), href: escapeHtml(encodePathSegment(name)) }));
 }
 
 const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -114,7 +114,7 @@ tr.folder a { font-weight: 600; }
  * `renderRow`, each with whether it is a folder: folders come first, each group in the given order.
  */
 export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean): string {
-  const title = `Directory listing for ${escape(displayPath)}`;
+  const title = `Directory listing for ${escapeHtml(displayPath)}`;
   const parent = isRoot ? "" : `<tr class="folder parent"><td class="name"><a href="../">../</a></td><td class="size"></td><td class="modified"></td></tr>\n`;
   let folders = "";
   let files = "";

@@ -5,6 +5,7 @@
 import { realpathSync, statSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";
+import { makeHostRule, type HostRule } from "./access.js";
 import type { AccessLogEntry } from "./log.js";
 import type { CompressedFile } from "./compress.js";
 import { RevalidatedCache, type CachedFile } from "./files.js";
@@ -45,6 +46,13 @@ export interface HandlerOptions {
    * `/__serve-here/events`; files are watched only while a page listens. Default: false.
    */
   live?: boolean;
+  /**
+   * Host names answered besides the built-in ones (IP literals, `localhost` and `*.localhost`, this
+   * machine's hostname and `hostname.local`); a request for any other name gets 403, which stops
+   * DNS rebinding. `"any"` (or a list holding `"any"`, as `--allowed-host any` gives) turns the
+   * check off: for a server behind a proxy that checks names itself. Default: [].
+   */
+  allowedHosts?: "any" | readonly string[];
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -85,6 +93,8 @@ export interface Policy extends EdgePolicy {
   staleSidecars: Set<string>;
   /** Live reload's routes, injection and watcher; null without `live`. */
   live: LiveReload | null;
+  /** Which Host names are answered (access.ts). */
+  hosts: HostRule;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -124,6 +134,7 @@ export function makePolicy(options: HandlerOptions): Policy {
     compressed: new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length),
     staleSidecars: new Set(),
     live: null,
+    hosts: makeHostRule(options.allowedHosts),
   };
   // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
   if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1");
