@@ -121,3 +121,9 @@ function refusedHostPage(name: string, allowable: boolean): Reply {
   const page = `<!DOCTYPE html>\n<html lang="en"><meta charset="utf-8"><title>403 Forbidden</title><h1>403 Forbidden</h1><p>${advice}</p></html>\n`;
   return { ...htmlPage(403, page), note };
 }
+
+/** Names that always mean this machine: a URL with one of them is no use to another device. */
+export function isLoopbackName(name: string): boolean {
+  const normal = normalName(name.replace(/^\[(.*)\]$/, "$1"));
+  return isLocalhostName(normal) || normal === "::1" || (isIPv4(normal) && normal.startsWith("127."));
+}

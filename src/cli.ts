@@ -7,6 +7,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, styleText } from "node:util";
 import { ANY_HOST, isHostName } from "./access.js";
+import { addressLines, qrLines, qrUrl, type QrWhen } from "./banner.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type ServerOptions } from "./server.js";
 
@@ -38,6 +39,8 @@ Options:
                          answer requests for the host name NAME too (repeatable); "any"
                          answers every name (default: only IP addresses, localhost
                          names and this machine's hostname, against DNS rebinding)
+      --qr               print a QR code of the network URL, even when stdout is not a terminal
+      --no-qr            print no QR code (default: one on a terminal, when the network can connect)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -59,6 +62,8 @@ interface CliPlan {
   quiet: boolean;
   /** Open the local URL in the default browser once listening. */
   open: boolean;
+  /** When the banner shows a QR code: `--qr`, `--no-qr`, or by default on a terminal. */
+  qr: QrWhen;
   options: ServerOptions;
 }
 
@@ -89,6 +94,8 @@ export function parseCommandLine(argv: string[]): Parsed {
         "no-compress": { type: "boolean" },
         live: { type: "boolean" },
         "allowed-host": { type: "string", multiple: true },
+        qr: { type: "boolean" },
+        "no-qr": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -112,6 +119,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   const cacheSeconds = values.cache === undefined ? undefined : parseInteger("--cache", values.cache, 0, 2 ** 31 - 1);
   const headers = parseHeaderFlags(values.header ?? []);
   const allowedHosts = parseAllowedHosts(values["allowed-host"] ?? []);
+  if (values.qr && values["no-qr"]) throw new UsageError("give --qr or --no-qr, not both");
 
   return {
     kind: "run",
@@ -120,6 +128,7 @@ export function parseCommandLine(argv: string[]): Parsed {
       portGiven: values.port !== undefined,
       quiet: values.quiet ?? false,
       open: values.open ?? false,
+      qr: values.qr ? "always" : values["no-qr"] ? "never" : "on-terminal",
       options: {
         root,
         port,
@@ -178,8 +187,12 @@ function readVersion(): string {
 }
 
 /** Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
+function colourAllowed(stream: NodeJS.WriteStream): boolean {
+  return stream.isTTY === true && !process.env.NO_COLOR;
+}
+
 function makePainter(stream: NodeJS.WriteStream) {
-  const enabled = stream.isTTY === true && !process.env.NO_COLOR;
+  const enabled = colourAllowed(stream);
   return (format: Parameters<typeof styleText>[0], text: string) => (enabled ? styleText(format, text) : text);
 }
 
@@ -236,8 +249,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
 
   const lines = [`Serving ${displayRoot(plan.root)} at ${paint(["cyan", "bold"], started.url)}`];
   if (!plan.portGiven && started.port !== plan.options.port) lines.push(paint("yellow", `  (port ${plan.options.port} is in use, so this is ${started.port})`));
-  lines.push(`  Local:    ${started.url}`);
-  for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
+  lines.push(...addressLines(started));
+  const qr = qrUrl(plan.qr, process.stdout.isTTY === true, started);
+  if (qr !== null) lines.push("", ...qrLines(qr, colourAllowed(process.stdout)), "");
   if (plan.options.live) lines.push(`  Live reload: on`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
