@@ -70,7 +70,7 @@ type HostVerdict =
  * The name a request is for: an absolute-form target's authority wins over the `Host` header
  * (RFC 9112 §3.2.2), as `target.ts` lets it win for the path. Undefined: no Host at all.
  */
-function requestedAuthority(req: IncomingMessage): string | undefined {
+export function requestedAuthority(req: IncomingMessage): string | undefined {
   const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(req.url ?? "");
   // Userinfo (`user@`) is not part of the name; browsers never send it, URL parsers drop it. A
   // target with no host (`file:///x`) names none, so the Host header still speaks.

@@ -139,7 +139,7 @@ function replyForExactPath(req: IncomingMessage, target: Extract<TargetPath, { k
   const index = findIndex(target.segments, policy);
   if (index) return replyForFile(req, index.segments, index.found, policy);
   if (!policy.listing) return new NotFound("folder has no index.html and --no-listing is on");
-  return listingReply(target, found, policy);
+  return listingReply(req, target, found, policy);
 }
 
 /** `/x` answered from `x.html`, as that file's own reply; null when there is no such file. */

@@ -53,6 +53,13 @@ export interface HandlerOptions {
    * check off: for a server behind a proxy that checks names itself. Default: [].
    */
   allowedHosts?: "any" | readonly string[];
+  /**
+   * Origins (`http://192.168.1.5:8000`) other devices can use, best first. A listing opened through
+   * a loopback name (127.0.0.1, [::1], localhost) shows a QR code of the first one instead of its
+   * own URL, which a phone cannot use. `startServer` sets it to its network URLs once it listens.
+   * Default: none.
+   */
+  networkOrigins?: () => readonly string[];
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -95,6 +102,10 @@ export interface Policy extends EdgePolicy {
   live: LiveReload | null;
   /** Which Host names are answered (access.ts). */
   hosts: HostRule;
+  /** See `HandlerOptions.networkOrigins`; read per listing, since the server knows them only after listening. */
+  networkOrigins: () => readonly string[];
+  /** The listings' QR codes, as SVG, per URL (share.ts). */
+  shareQrCodes: Map<string, string>;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -135,6 +146,8 @@ export function makePolicy(options: HandlerOptions): Policy {
     staleSidecars: new Set(),
     live: null,
     hosts: makeHostRule(options.allowedHosts),
+    networkOrigins: options.networkOrigins ?? (() => []),
+    shareQrCodes: new Map(),
   };
   // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
   if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1");

@@ -66,7 +66,10 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const LINGER_MS = 2_000;
 
 export async function startServer(options: ServerOptions = {}): Promise<StartedServer> {
-  const handler = await createHandler(options);
+  // The handler learns the network URLs once we listen: a listing seen through 127.0.0.1 shows a
+  // QR code of the network URL instead, which a phone can use. A caller's own getter wins.
+  let network: NetworkUrl[] = [];
+  const handler = await createHandler({ networkOrigins: () => network.map((n) => n.url.slice(0, -1)), ...options });
   const server = http.createServer(
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
     (req, res) => handler(req, res),
@@ -130,7 +133,7 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   const allInterfaces = options.host === undefined || options.host === "::" || options.host === "0.0.0.0";
   const localHost = allInterfaces ? "127.0.0.1" : options.host!;
   const addresses = allInterfaces ? rankNetworkAddresses(networkInterfaces(), options.host === "0.0.0.0") : [];
-  const network: NetworkUrl[] = addresses.map((a) => ({ url: `http://${hostForUrl(a.address)}:${boundPort}/`, interfaceName: a.interfaceName, label: a.virtual ? a.interfaceName : undefined }));
+  network = addresses.map((a) => ({ url: `http://${hostForUrl(a.address)}:${boundPort}/`, interfaceName: a.interfaceName, label: a.virtual ? a.interfaceName : undefined }));
   return {
     server,
     port: boundPort,
