@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs, styleText } from "node:util";
+import { parseArgs, stripVTControlCharacters, styleText } from "node:util";
 import { ANY_HOST, isHostName } from "./access.js";
 import { addressLines, qrLines, qrUrl, type QrWhen } from "./banner.js";
 import { openInBrowser } from "./open.js";
@@ -204,6 +204,11 @@ function displayRoot(root: string): string {
   return `.${path.sep}${relative}`;
 }
 
+/** Columns a line takes on a terminal: its characters, less colour escapes. */
+function visibleWidth(line: string): number {
+  return [...stripVTControlCharacters(line)].length;
+}
+
 function fail(message: string, code: number): number {
   process.stderr.write(`serve-here: ${message}\n`);
   return code;
@@ -251,7 +256,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (!plan.portGiven && started.port !== plan.options.port) lines.push(paint("yellow", `  (port ${plan.options.port} is in use, so this is ${started.port})`));
   lines.push(...addressLines(started));
   const qr = qrUrl(plan.qr, process.stdout.isTTY === true, started);
-  if (qr !== null) lines.push("", ...qrLines(qr, colourAllowed(process.stdout)), "");
+  const code = qr === null ? [] : qrLines(qr, colourAllowed(process.stdout));
+  // A code wrapped by a narrow terminal scans as nothing: by default, leave it out there.
+  const fits = plan.qr === "always" || !process.stdout.columns || code.every((line) => visibleWidth(line) <= process.stdout.columns);
+  if (code.length > 0 && fits) lines.push("", ...code, "");
   if (plan.options.live) lines.push(`  Live reload: on`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");

@@ -155,8 +155,8 @@ test("--qr and --no-qr together are a usage error; so is --allowed-host with a p
 });
 
 /** Runs the binary on a pseudo-terminal (`script`) until its banner is out; what the terminal showed. */
-async function bannerOnTerminal(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const command = [process.execPath, BIN, ...args].map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`).join(" ");
+async function bannerOnTerminal(t: TestContext, args: string[], env: NodeJS.ProcessEnv, before = ""): Promise<string> {
+  const command = before + [process.execPath, BIN, ...args].map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`).join(" ");
   const child = spawn("script", ["-qfec", command, "/dev/null"], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
@@ -218,4 +218,14 @@ test("the real banner lists this machine's network URLs in ranked order, virtual
     return `  Network:  http://${host}:${cli.port}/${a.virtual ? `  (${a.interfaceName})` : ""}`;
   });
   assert.deepEqual(shown, expected);
+});
+
+test("on a terminal too narrow for the code, it is left out by default (a wrapped code scans as nothing), and printed with --qr", async (t) => {
+  if (!hasNetworkAddress()) return;
+  const root = tempDir(t, { "a.txt": "a" });
+  // `stty cols 20` before the server starts: the pseudo-terminal then says it is 20 columns wide.
+  const narrow = await bannerOnTerminal(t, [root, "-p", "0"], { NO_COLOR: "1" }, "stty cols 20; ");
+  assert.ok(/Network:/.test(narrow) && !/[▀▄█]/.test(narrow), JSON.stringify(narrow));
+  const forced = await bannerOnTerminal(t, [root, "-p", "0", "--qr"], { NO_COLOR: "1" }, "stty cols 20; ");
+  assert.ok(/[▀▄█]/.test(forced), "--qr prints it anyway");
 });
