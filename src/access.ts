@@ -23,7 +23,8 @@ export const ANY_HOST = "any";
  */
 export function makeHostRule(allowedHosts: "any" | readonly string[] | undefined, hostname = machineHostname()): HostRule {
   if (allowedHosts === ANY_HOST || allowedHosts?.includes(ANY_HOST)) return { kind: "any" };
-  const names = new Set((allowedHosts ?? []).map(normalName));
+  // A port given with a name (`example.test:8000`) is ignored here as in requests.
+  const names = new Set((allowedHosts ?? []).map((name) => normalName(authorityName(name) ?? name)));
   const own = normalName(hostname);
   if (own !== "") names.add(own).add(`${own}.local`);
   return { kind: "names", names };
@@ -63,7 +64,7 @@ type HostVerdict =
   | { kind: "allowed" }
   /** HTTP/1.1 requires exactly one Host (RFC 9112 §3.2): 400, as Node's own server answers a missing one. */
   | { kind: "malformed"; note: string }
-  /** `name` is the authority as sent (port included), for the page and the log. */
+  /** `name`: the name as sent, without its port; or the whole authority when it is no name (`a b`). */
   | { kind: "refused"; name: string; allowable: boolean };
 
 /**

@@ -113,8 +113,8 @@ test("the 403 page names --allowed-host with the name, escaped", async (t) => {
 });
 
 test("allowedHosts adds names (case and a trailing dot do not matter); other names are still refused", async (t) => {
-  const { port } = await serveSite(t, { allowedHosts: ["dev.example.test", "Other.Test."] });
-  for (const host of ["dev.example.test", "DEV.example.test:8000", "dev.example.test.", "other.test", "127.0.0.1"]) {
+  const { port } = await serveSite(t, { allowedHosts: ["dev.example.test", "Other.Test.", "with-port.test:8000"] });
+  for (const host of ["dev.example.test", "DEV.example.test:8000", "dev.example.test.", "other.test", "with-port.test:1234", "127.0.0.1"]) {
     assert.equal((await getWithHost(port, "/a.txt", host)).status, 200, host);
   }
   for (const host of ["evil.example", "sub.dev.example.test", "example.test"]) {
@@ -147,6 +147,10 @@ test("--allowed-host on the command line: the name is answered, the refusal is l
   assert.equal((await getWithHost(cli.port, "/a.txt", "second.test")).status, 200);
   assert.equal((await getWithHost(cli.port, "/a.txt", "evil.example")).status, 403);
   await eventually(() => /403 .*\(Host evil\.example not allowed; --allowed-host evil\.example allows it\)/.test(cli.stdout()), `no log line for the 403: ${cli.stdout()}`);
+  // A Host is echoed in the log's note: an 8-bit CSI in it (Node passes obs-text) must not reach the terminal.
+  assert.equal((await getWithHost(cli.port, "/a.txt", "\x9b31mred")).status, 403);
+  await eventually(() => cli.stdout().includes("\\x9b31mred"), `no escaped log note: ${JSON.stringify(cli.stdout())}`);
+  assert.ok(!/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(cli.stdout()), "no control character in stdout");
 });
 
 test("--allowed-host any on the command line turns the check off", async (t) => {
