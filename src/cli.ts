@@ -5,7 +5,9 @@
 import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs, styleText } from "node:util";
+import { parseArgs, stripVTControlCharacters, styleText } from "node:util";
+import { ANY_HOST, isHostName } from "./access.js";
+import { addressLines, qrLines, qrUrl, type QrWhen } from "./banner.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type ServerOptions } from "./server.js";
 
@@ -33,6 +35,12 @@ Options:
       --open             open the server's URL in the default browser
       --no-compress      send every file as it is: no br/gzip on the fly, no .br/.gz sidecars
       --live             reload open pages when a file changes (stylesheets swap in place)
+      --allowed-host NAME
+                         answer requests for the host name NAME too (repeatable); "any"
+                         answers every name (default: only IP addresses, localhost
+                         names and this machine's hostname, against DNS rebinding)
+      --qr               print a QR code of the network URL, even when stdout is not a terminal
+      --no-qr            print no QR code (default: one on a terminal, when the network can connect)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -54,6 +62,8 @@ interface CliPlan {
   quiet: boolean;
   /** Open the local URL in the default browser once listening. */
   open: boolean;
+  /** When the banner shows a QR code: `--qr`, `--no-qr`, or by default on a terminal. */
+  qr: QrWhen;
   options: ServerOptions;
 }
 
@@ -83,6 +93,9 @@ export function parseCommandLine(argv: string[]): Parsed {
         open: { type: "boolean" },
         "no-compress": { type: "boolean" },
         live: { type: "boolean" },
+        "allowed-host": { type: "string", multiple: true },
+        qr: { type: "boolean" },
+        "no-qr": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -105,6 +118,8 @@ export function parseCommandLine(argv: string[]): Parsed {
   const port = values.port === undefined ? DEFAULT_PORT : parseInteger("--port", values.port, 0, 65535);
   const cacheSeconds = values.cache === undefined ? undefined : parseInteger("--cache", values.cache, 0, 2 ** 31 - 1);
   const headers = parseHeaderFlags(values.header ?? []);
+  const allowedHosts = parseAllowedHosts(values["allowed-host"] ?? []);
+  if (values.qr && values["no-qr"]) throw new UsageError("give --qr or --no-qr, not both");
 
   return {
     kind: "run",
@@ -113,6 +128,7 @@ export function parseCommandLine(argv: string[]): Parsed {
       portGiven: values.port !== undefined,
       quiet: values.quiet ?? false,
       open: values.open ?? false,
+      qr: values.qr ? "always" : values["no-qr"] ? "never" : "on-terminal",
       options: {
         root,
         port,
@@ -128,9 +144,20 @@ export function parseCommandLine(argv: string[]): Parsed {
         spa: values.spa ?? false,
         compress: !(values["no-compress"] ?? false),
         live: values.live ?? false,
+        allowedHosts,
       },
     },
   };
+}
+
+/** `--allowed-host` names, each a DNS name, or `any` alone. */
+function parseAllowedHosts(names: string[]): "any" | string[] {
+  if (names.includes(ANY_HOST)) {
+    if (names.length > 1) throw new UsageError(`--allowed-host ${ANY_HOST} already allows every name; give it alone`);
+    return ANY_HOST;
+  }
+  for (const name of names) if (!isHostName(name)) throw new UsageError(`--allowed-host needs a host name without a port (IP addresses are always allowed), not "${name}"`);
+  return names;
 }
 
 function parseInteger(flag: string, text: string, min: number, max: number): number {
@@ -160,8 +187,12 @@ function readVersion(): string {
 }
 
 /** Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
+function colourAllowed(stream: NodeJS.WriteStream): boolean {
+  return stream.isTTY === true && !process.env.NO_COLOR;
+}
+
 function makePainter(stream: NodeJS.WriteStream) {
-  const enabled = stream.isTTY === true && !process.env.NO_COLOR;
+  const enabled = colourAllowed(stream);
   return (format: Parameters<typeof styleText>[0], text: string) => (enabled ? styleText(format, text) : text);
 }
 
@@ -171,6 +202,11 @@ function displayRoot(root: string): string {
   if (relative === "") return ".";
   if (relative.startsWith("..") || path.isAbsolute(relative)) return path.resolve(root);
   return `.${path.sep}${relative}`;
+}
+
+/** Columns a line takes on a terminal: its characters, less colour escapes. */
+function visibleWidth(line: string): number {
+  return [...stripVTControlCharacters(line)].length;
 }
 
 function fail(message: string, code: number): number {
@@ -218,8 +254,12 @@ export async function main(argv: string[]): Promise<number | undefined> {
 
   const lines = [`Serving ${displayRoot(plan.root)} at ${paint(["cyan", "bold"], started.url)}`];
   if (!plan.portGiven && started.port !== plan.options.port) lines.push(paint("yellow", `  (port ${plan.options.port} is in use, so this is ${started.port})`));
-  lines.push(`  Local:    ${started.url}`);
-  for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
+  lines.push(...addressLines(started));
+  const qr = qrUrl(plan.qr, process.stdout.isTTY === true, started);
+  const code = qr === null ? [] : qrLines(qr, colourAllowed(process.stdout));
+  // A code wrapped by a narrow terminal scans as nothing: by default, leave it out there.
+  const fits = plan.qr === "always" || !process.stdout.columns || code.every((line) => visibleWidth(line) <= process.stdout.columns);
+  if (code.length > 0 && fits) lines.push("", ...code, "");
   if (plan.options.live) lines.push(`  Live reload: on`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");

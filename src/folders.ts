@@ -3,10 +3,12 @@
  * itself is rendered by `listing.ts`, which does no I/O).
  */
 import { readdirSync, realpathSync, statSync, type Stats } from "node:fs";
+import type { IncomingMessage } from "node:http";
 import { prepareNames, renderListing, renderRow, type ListedName } from "./listing.js";
 import { isInsideRoot, joinBytes, locate, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
 import { htmlPage, type Reply } from "./reply.js";
+import { shareQrSvg, shareUrl } from "./share.js";
 import { DOT, type TargetPath } from "./target.js";
 
 const INDEX_NAMES = [Buffer.from("index.html"), Buffer.from("index.htm")];
@@ -71,8 +73,9 @@ function listingRows(found: Found, policy: Policy): Array<{ isFolder: boolean; h
   return rows;
 }
 
-
-export function listingReply(target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
+/** The listing page of a folder, with a QR code of its URL for another device. */
+export function listingReply(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
   const displayPath = "/" + target.segments.map((s) => s.toString("utf8") + "/").join("");
-  return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0));
+  const url = shareUrl(req, target.segments, policy);
+  return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0, { url, svg: shareQrSvg(url, policy) }));
 }

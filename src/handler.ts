@@ -1,7 +1,7 @@
 /**
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
- *   method → target → live reload's routes (live.ts) → segments (target.ts) →
+ *   who may ask: the Host check (access.ts) → method → target → live reload's routes (live.ts) → segments (target.ts) →
  *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
@@ -11,6 +11,7 @@
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { hostRefusal } from "./access.js";
 import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { readyFile, varyFor, type ReadyFile } from "./files.js";
@@ -87,6 +88,9 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  * `next` should have the 404 instead. Refusals and file-system errors become statuses here.
  */
 function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
+  // First, for every method: a page that rebound its DNS name to us must learn nothing, not even our Allow.
+  const refusal = hostRefusal(req, policy.hosts);
+  if (refusal) return refusal;
   const method = req.method ?? "";
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
@@ -135,7 +139,7 @@ function replyForExactPath(req: IncomingMessage, target: Extract<TargetPath, { k
   const index = findIndex(target.segments, policy);
   if (index) return replyForFile(req, index.segments, index.found, policy);
   if (!policy.listing) return new NotFound("folder has no index.html and --no-listing is on");
-  return listingReply(target, found, policy);
+  return listingReply(req, target, found, policy);
 }
 
 /** `/x` answered from `x.html`, as that file's own reply; null when there is no such file. */

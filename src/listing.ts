@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 // `he` is required on first use, not imported: its entity tables take longer to load than the
 // rest of start-up's own work, and a server whose first request is a file never needs them.
 let he: typeof import("he") | undefined;
-function escape(text: string): string {
+export function escapeHtml(text: string): string {
   he ??= createRequire(import.meta.url)("he") as typeof import("he");
   return he.escape(text);
 }
@@ -58,7 +58,7 @@ export function prepareNames(names: readonly Buffer[]): ListedName[] {
   const keyed = names.map((name) => ({ name, text: name.toString("utf8") }));
   const order = (naturalOrder ??= new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }));
   keyed.sort((a, b) => order.compare(a.text, b.text) || Buffer.compare(a.name, b.name));
-  return keyed.map(({ name, text }) => ({ name, html: escape(text), href: escape(encodePathSegment(name)) }));
+  return keyed.map(({ name, text }) => ({ name, html: escapeHtml(text), href: escapeHtml(encodePathSegment(name)) }));
 }
 
 const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -106,15 +106,29 @@ a { color: var(--link); text-decoration: none; display: inline-block; min-height
 a:hover { text-decoration: underline; }
 tr.folder a { font-weight: 600; }
 .mark { color: var(--muted); }
+.share { float: right; margin: 0 0 .5rem 1rem; font-size: .85rem; color: var(--muted); max-width: 10rem; }
+.share summary { cursor: pointer; }
+.share figure { margin: .5rem 0 0; }
+.share svg { display: block; }
+.share figcaption { overflow-wrap: anywhere; margin-top: .25rem; }
 @media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } }
 `;
 
 /**
+ * "Open on another device": folded by default, so on a phone it is one short line beside the
+ * title; unfolded, a ~120 px QR code with the URL under it for those who would rather type.
+ */
+function renderShareBox(share: { url: string; svg: string }): string {
+  return `<details class="share"><summary>Open on another device</summary><figure>${share.svg}<figcaption>${escapeHtml(share.url)}</figcaption></figure></details>\n`;
+}
+
+/**
  * Renders the listing page for `displayPath` (decoded, e.g. `/photos/2024/`) from rows made by
  * `renderRow`, each with whether it is a folder: folders come first, each group in the given order.
+ * `share`: the page's URL for another device and its QR code as SVG, shown folded in a corner.
  */
-export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean): string {
-  const title = `Directory listing for ${escape(displayPath)}`;
+export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean, share?: { url: string; svg: string }): string {
+  const title = `Directory listing for ${escapeHtml(displayPath)}`;
   const parent = isRoot ? "" : `<tr class="folder parent"><td class="name"><a href="../">../</a></td><td class="size"></td><td class="modified"></td></tr>\n`;
   let folders = "";
   let files = "";
@@ -132,7 +146,7 @@ export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolde
 <style>${STYLE}</style>
 </head>
 <body>
-<h1>${title}</h1>
+${share ? renderShareBox(share) : ""}<h1>${title}</h1>
 <table>
 <thead><tr><th class="name">Name</th><th class="size">Size</th><th class="modified">Modified (UTC)</th></tr></thead>
 <tbody>

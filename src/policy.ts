@@ -5,6 +5,7 @@
 import { realpathSync, statSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";
+import { makeHostRule, type HostRule } from "./access.js";
 import type { AccessLogEntry } from "./log.js";
 import type { CompressedFile } from "./compress.js";
 import { RevalidatedCache, type CachedFile } from "./files.js";
@@ -45,6 +46,20 @@ export interface HandlerOptions {
    * `/__serve-here/events`; files are watched only while a page listens. Default: false.
    */
   live?: boolean;
+  /**
+   * Host names answered besides the built-in ones (IP literals, `localhost` and `*.localhost`, this
+   * machine's hostname and `hostname.local`); a request for any other name gets 403, which stops
+   * DNS rebinding. `"any"` (or a list holding `"any"`, as `--allowed-host any` gives) turns the
+   * check off: for a server behind a proxy that checks names itself. Default: [].
+   */
+  allowedHosts?: "any" | readonly string[];
+  /**
+   * Origins (`http://192.168.1.5:8000`) other devices can use, best first. A listing opened through
+   * a loopback name (127.0.0.1, [::1], localhost) shows a QR code of the first one instead of its
+   * own URL, which a phone cannot use. `startServer` sets it to its network URLs once it listens.
+   * Default: none.
+   */
+  networkOrigins?: () => readonly string[];
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -85,6 +100,12 @@ export interface Policy extends EdgePolicy {
   staleSidecars: Set<string>;
   /** Live reload's routes, injection and watcher; null without `live`. */
   live: LiveReload | null;
+  /** Which Host names are answered (access.ts). */
+  hosts: HostRule;
+  /** See `HandlerOptions.networkOrigins`; read per listing, since the server knows them only after listening. */
+  networkOrigins: () => readonly string[];
+  /** The listings' QR codes, as SVG, per URL (share.ts). */
+  shareQrCodes: Map<string, string>;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -124,6 +145,9 @@ export function makePolicy(options: HandlerOptions): Policy {
     compressed: new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length),
     staleSidecars: new Set(),
     live: null,
+    hosts: makeHostRule(options.allowedHosts),
+    networkOrigins: options.networkOrigins ?? (() => []),
+    shareQrCodes: new Map(),
   };
   // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
   if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1");

@@ -10,6 +10,7 @@ import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { ALLOW, createHandler } from "./handler.js";
 import { clientAddress, type AccessLogEntry } from "./log.js";
+import { rankNetworkAddresses } from "./network.js";
 import type { HandlerOptions } from "./policy.js";
 
 export { createHandler } from "./handler.js";
@@ -17,6 +18,7 @@ export { escapeControl, formatLogLine, type AccessLogEntry } from "./log.js";
 export { validateExtraHeaders, type Handler, type HandlerOptions } from "./policy.js";
 export { parseHttpDate } from "./conditional.js";
 export { parseRangeHeader, type ByteRange, type RangeRequest } from "./ranges.js";
+export { rankNetworkAddresses, type NetworkAddress } from "./network.js";
 
 /** Options for `startServer`: the handler's, plus where to listen. */
 export interface ServerOptions extends HandlerOptions {
@@ -35,13 +37,25 @@ export interface StartedServer {
   host: string | undefined;
   /** A URL that works from this machine, with the real port. */
   url: string;
-  /** URLs other machines on the network can use (empty when bound to one address). */
+  /**
+   * URLs other machines on the network can use (empty when bound to one address), the one a phone
+   * can most likely reach first: physical interfaces, then others, then virtual ones (see `network`).
+   */
   networkUrls: string[];
+  /** `networkUrls`, in the same order, with each one's interface and, for a virtual one, a label (its interface's name). */
+  network: NetworkUrl[];
   /**
    * Stops accepting, lets in-flight responses finish (at most `graceMs`), closes idle sockets.
    * Live reload's event streams end at once, and its watcher stops.
    */
   close(graceMs?: number): Promise<void>;
+}
+
+export interface NetworkUrl {
+  url: string;
+  interfaceName: string;
+  /** Set for a bridge, VM network or VPN (`docker0`, `tailscale0`): the banner shows it beside the URL. */
+  label: string | undefined;
 }
 
 /** Time limits that keep slow or idle clients from holding sockets forever. */
@@ -52,7 +66,10 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const LINGER_MS = 2_000;
 
 export async function startServer(options: ServerOptions = {}): Promise<StartedServer> {
-  const handler = await createHandler(options);
+  // The handler learns the network URLs once we listen: a listing seen through 127.0.0.1 shows a
+  // QR code of the network URL instead, which a phone can use. A caller's own getter wins.
+  let network: NetworkUrl[] = [];
+  const handler = await createHandler({ networkOrigins: () => network.map((n) => n.url.slice(0, -1)), ...options });
   const server = http.createServer(
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
     (req, res) => handler(req, res),
@@ -115,12 +132,15 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   const boundPort = typeof address === "object" && address ? address.port : port;
   const allInterfaces = options.host === undefined || options.host === "::" || options.host === "0.0.0.0";
   const localHost = allInterfaces ? "127.0.0.1" : options.host!;
+  const addresses = allInterfaces ? rankNetworkAddresses(networkInterfaces(), options.host === "0.0.0.0") : [];
+  network = addresses.map((a) => ({ url: `http://${hostForUrl(a.address)}:${boundPort}/`, interfaceName: a.interfaceName, label: a.virtual ? a.interfaceName : undefined }));
   return {
     server,
     port: boundPort,
     host: options.host,
     url: `http://${hostForUrl(localHost)}:${boundPort}/`,
-    networkUrls: allInterfaces ? networkAddresses(options.host === "0.0.0.0").map((a) => `http://${hostForUrl(a)}:${boundPort}/`) : [],
+    networkUrls: network.map((n) => n.url),
+    network,
     close: (graceMs = 3000) => {
       handler.close(); // live reload's event streams end now, or they would hold the close for graceMs
       return closeGracefully(server, graceMs);
@@ -175,19 +195,6 @@ function afterOwedResponses(socket: Duplex, then: () => void): void {
 
 function hostForUrl(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
-}
-
-/** Non-internal addresses a phone or a colleague could reach; link-local ones need a zone, so no. */
-function networkAddresses(ipv4Only: boolean): string[] {
-  const addresses: string[] = [];
-  for (const infos of Object.values(networkInterfaces())) {
-    for (const info of infos ?? []) {
-      if (info.internal) continue;
-      if (info.family === "IPv4" && !info.address.startsWith("169.254.")) addresses.push(info.address);
-      if (info.family === "IPv6" && !ipv4Only && !/^fe[89ab]/i.test(info.address)) addresses.push(info.address);
-    }
-  }
-  return addresses.sort((a, b) => Number(a.includes(":")) - Number(b.includes(":")));
 }
 
 function closeGracefully(server: Server, graceMs: number): Promise<void> {

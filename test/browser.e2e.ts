@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { chromium, type Browser } from "playwright-core";
-import { serve, tempDir } from "./helpers.js";
+import { decodeQr, serve, tempDir } from "./helpers.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -145,4 +145,36 @@ test("compressed responses decode in the browser: the page, its stylesheet and i
   assert.equal(await page.$eval("h1", (h) => getComputedStyle(h).color), "rgb(7, 8, 9)");
   assert.equal(await page.evaluate(() => (window as unknown as { appRan?: boolean }).appRan), true);
   for (const name of ["/", "/site.css", "/app.js"]) assert.equal(encodings.get(name), "br", `${name} travelled as br`);
+});
+
+test("the listing's QR code, unfolded in Chromium, decodes to the page's URL, in light and in dark mode", async (t) => {
+  const root = tempDir(t, { "sub dir": { "a.txt": "a" } });
+  const server = await serve(t, { root });
+  const browser = await launch();
+  t.after(() => browser.close());
+  for (const colorScheme of ["light", "dark"] as const) {
+    const page = await browser.newPage({ colorScheme });
+    await page.goto(`${server.url}sub%20dir/`);
+    await page.click("details.share summary");
+    const svg = page.locator("details.share svg");
+    const box = await svg.boundingBox();
+    assert.ok(box && box.width === 120 && box.height === 120, `the code is 120 px square: ${JSON.stringify(box)}`);
+    assert.equal(decodeQr(await svg.screenshot(), "png"), `${server.url}sub%20dir/`, colorScheme);
+    assert.equal(await page.textContent("details.share figcaption"), `${server.url}sub%20dir/`);
+    await page.close();
+  }
+});
+
+test("on a phone screen the folded share box does not push the listing sideways", async (t) => {
+  const root = tempDir(t, { "a.txt": "x" });
+  const server = await serve(t, { root });
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
+  await page.goto(server.url);
+  for (const state of ["folded", "unfolded"]) {
+    const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
+    assert.ok(scrollWidth <= clientWidth, `${state}: page is ${scrollWidth}px wide in a ${clientWidth}px viewport`);
+    await page.click("details.share summary");
+  }
 });

@@ -551,7 +551,7 @@ test("a large file that shrinks while it is compressed and sent: the response en
       clearTimeout(timer);
       resolve(Buffer.concat(chunks));
     });
-    socket.write("GET /filler.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /shrinking.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\nConnection: close\r\n\r\n");
+    socket.write("GET /filler.bin HTTP/1.1\r\nHost: localhost\r\n\r\nGET /shrinking.txt HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: br\r\nConnection: close\r\n\r\n");
   });
   const first = parseRawResponse(raw);
   assert.equal(first.status, 200);

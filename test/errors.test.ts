@@ -82,7 +82,7 @@ test("a FIFO in the root answers 404 and blocks nothing", async (t) => {
     const targets = ["/fifo", "/fifo", "/fifo", "/fifo", "/fifo", "/fifo-link", "/fifo-link", "/fifo-link"];
     const answers = await Promise.all(targets.map((x) => rawGet(port, x)));
     assert.deepEqual(answers.map((r) => r.status), targets.map(() => 404), `followSymlinks: ${followSymlinks}`);
-    const head = await rawRequest(port, "HEAD /fifo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const head = await rawRequest(port, "HEAD /fifo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert.equal(head.status, 404);
     const after = await request(port, "/a.txt");
     assert.equal(after.status, 200, "a normal file after the FIFO requests");
@@ -130,7 +130,7 @@ test("the root's 404.html is the body of every 404", async (t) => {
     assert.equal(res.body.toString(), page, target);
     assert.match(res.headers.get("content-type") ?? "", /^text\/html/, target);
   }
-  const head = await rawRequest(port, "HEAD /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const head = await rawRequest(port, "HEAD /missing HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   assert.equal(head.status, 404);
   assert.equal(head.headers.get("content-length"), String(Buffer.byteLength(page)));
   assert.equal(head.body.length, 0, "HEAD of a 404 has no body");
@@ -169,7 +169,7 @@ test("no response, error or otherwise, reveals the root's absolute path", async 
     "OPTIONS /missing",
   ];
   for (const line of requests) {
-    const res = await rawRequest(port, `${line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const res = await rawRequest(port, `${line} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
     assert.ok(res.status > 0, `${line}: no answer`);
     const text = res.raw.toString("latin1");
     for (const secret of secrets) assert.ok(!text.includes(secret), `${line} (${res.status}) revealed ${secret}`);
@@ -226,7 +226,7 @@ test("an unreadable file answers 403", async (t) => {
     assert.equal(res.status, 403, target);
     assert.doesNotMatch(res.body.toString(), /locked content/, target);
   }
-  const head = await rawRequest(port, "HEAD /locked.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const head = await rawRequest(port, "HEAD /locked.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   assert.equal(head.status, 403);
 });
 
@@ -355,11 +355,11 @@ test("with next, a 403 is answered and next() is not called", async (t) => {
 
 /** Raw requests a well-behaved client would never send; each must get an answer or a close. */
 function hostileRequests(): string[] {
-  const get = (target: string, headers = "") => `GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`;
+  const get = (target: string, headers = "") => `GET ${target} HTTP/1.1\r\nHost: localhost\r\n${headers}Connection: close\r\n\r\n`;
   const long = "x".repeat(300);
   return [
     ...["/..", "/%2e%2e/secret.txt", "/..%5csecret.txt", "/%zz", "/%", "/a%00", "/%c0%ae%c0%ae/", "/%ff%fe", "/%ed%a0%80"].map((x) => get(x)),
-    ...["*", "a.txt", "http://", "http://x", "http://x?q", "javascript://x/a.txt", "//evil.com", "/\\evil.com", `/${long}`, `/${Array(40).fill(long).join("/")}`].map((x) => get(x)),
+    ...["*", "a.txt", "http://", "http://localhost", "http://localhost?q", "javascript://x/a.txt", "//evil.com", "/\\evil.com", `/${long}`, `/${Array(40).fill(long).join("/")}`].map((x) => get(x)),
     ...["/fifo", "/loop", "/dangling", "/a.txt/b", "/.env", "/sub"].map((x) => get(x)),
     get("/a.txt", "Range: bytes=99999999999999999999999-\r\n"),
     get("/a.txt", `Range: bytes=${Array(500).fill("0-0").join(",")}\r\n`),
@@ -368,15 +368,15 @@ function hostileRequests(): string[] {
     get("/a.txt", `If-None-Match: ${'"'.repeat(4000)}\r\n`),
     get("/a.txt", "If-Modified-Since: Sun, 99 Foo 99999 99:99:99 GMT\r\n"),
     get("/a.txt", "If-Match: *, \"x\"\r\nIf-Unmodified-Since: 1\r\n"),
-    `OPTIONS * HTTP/1.1\r\nHost: x\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: \u00ff\r\nConnection: close\r\n\r\n`,
-    `POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
-    `GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`,
-    `GET /a.txt HTTP/9.9\r\nHost: x\r\n\r\n`,
+    `OPTIONS * HTTP/1.1\r\nHost: localhost\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: \u00ff\r\nConnection: close\r\n\r\n`,
+    `POST /a.txt HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    `GET /a.txt HTTP/9.9\r\nHost: localhost\r\n\r\n`,
     `GARBAGE\r\n\r\n`,
-    `\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, // empty lines before the request line
-    `GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`,
+    `\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, // empty lines before the request line
+    `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`,
     `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n`,
-    `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\r\n`,
+    `GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\r\n`,
   ];
 }
 
@@ -390,7 +390,7 @@ test("after a barrage of hostile requests the binary is still running and answer
   for (const text of hostileRequests()) answers.push(await rawRequest(cli.port, text));
   // Clients that vanish mid-request or mid-response.
   await Promise.all(
-    ["GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", "GET /a.txt HTTP/1.1\r\nHo", "GET /sub/ HTTP/1.1\r\nHost: x\r\n\r\n"].map(
+    ["GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n", "GET /a.txt HTTP/1.1\r\nHo", "GET /sub/ HTTP/1.1\r\nHost: localhost\r\n\r\n"].map(
       (text) =>
         new Promise<void>((resolve) => {
           const socket = net.connect(cli.port, "127.0.0.1", () => socket.end(text, () => (socket.resetAndDestroy(), resolve())));

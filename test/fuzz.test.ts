@@ -476,7 +476,10 @@ function genClean(rng: Rng, known: Known, port: number, forTail = false): Req {
     target = genTarget(rng);
   }
 
-  headers.push(`Host: ${rng.weighted([[80, `127.0.0.1:${port}`], [8, "localhost"], [4, "[::1]"], [4, "example.com"], [2, ""], [2, "a".repeat(300)]])}`);
+  const host = rng.weighted([[80, `127.0.0.1:${port}`], [8, "localhost"], [4, "[::1]"], [4, "example.com"], [2, ""], [2, "a".repeat(300)]]);
+  // A name the server does not answer to (DNS rebinding): 403 whatever else the request says.
+  const refusedHost = host === "example.com" || host === "" || host.startsWith("aaa");
+  headers.push(`Host: ${host}`);
   if (version === "HTTP/1.0") headers.push("Connection: keep-alive");
   else if (rng.chance(0.05)) headers.push(`Connection: ${rng.pick(["keep-alive", "Keep-Alive", "TE", "keep-alive, TE"])}`);
 
@@ -545,6 +548,8 @@ function genClean(rng: Rng, known: Known, port: number, forTail = false): Req {
   const req: Req = { bytes: Buffer.from(`${head}\r\n${body}`, "latin1"), method, hasRange, hasConditional };
   if (plain && !forTail) req.expect = { status: 200, etag: known.etagOf.get(plain.target)! };
   if (folder && !forTail && (method === "GET" || method === "HEAD") && !target.startsWith("/y")) req.expect = { status: 301, location: folder };
+  // An absolute-form target's authority would win over the Host header; an origin-form one has none.
+  if (refusedHost && !forTail && target.startsWith("/")) req.expect = { status: 403 };
   return req;
 }
 
@@ -1323,7 +1328,7 @@ async function startTarget(t: TestContext): Promise<{ cli: RunningCli; site: Sit
     known.lastModified.push(header(got, "last-modified")!);
   }
   for (const target of site.forbidden) {
-    const got = await fetchOne(cli.port, Buffer.from(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    const got = await fetchOne(cli.port, Buffer.from(`GET ${target} HTTP/1.1\r\nHost: localhost\r\n\r\n`));
     assert.equal(got.status, 404, `warm-up: ${target} must not be served`);
   }
   return { cli, site, known };
@@ -1411,7 +1416,7 @@ function findingsReport(findings: RunSummary["findings"]): string {
 async function checkServerHealth(t: TestContext, cli: RunningCli, known: Known, baselineFds: number, label: string): Promise<{ fdsAfter: number }> {
   assert.equal(cli.child.exitCode, null, `${label}: the server exited (code ${cli.child.exitCode}); stderr: ${cli.stderr()}`);
   assert.equal(cli.child.signalCode, null, `${label}: the server was killed by ${cli.child.signalCode}; stderr: ${cli.stderr()}`);
-  const answer = await fetchOne(cli.port, Buffer.from("GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const answer = await fetchOne(cli.port, Buffer.from("GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
   assert.equal(answer.status, 200, `${label}: a plain GET after the run`);
   assert.equal(answer.body.toString(), "alpha\n", `${label}: a plain GET after the run`);
   assert.equal(header(answer, "etag"), known.etagOf.get("/a.txt"), `${label}: the same file as before the run`);

@@ -240,3 +240,60 @@ export function assertReachableByNobody(file: string): void {
     if (dir === path.dirname(dir)) return;
   }
 }
+
+/**
+ * Decodes the QR code in an image with `zbarimg` (Debian's zbar-tools; `.ci/run` installs it) and
+ * returns the text it holds. Fails, never skips, when zbarimg is missing.
+ */
+export function decodeQr(image: Buffer, extension: "pbm" | "png"): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "serve-here-qr-"));
+  try {
+    const file = path.join(dir, `code.${extension}`);
+    writeFileSync(file, image);
+    let out: string;
+    try {
+      out = execFileSync("zbarimg", ["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", file], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }); // stderr: D-Bus noise
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException & { status?: number };
+      if (e.code === "ENOENT") assert.fail("zbarimg not found: apt-get install zbar-tools");
+      assert.fail(`zbarimg found no QR code (exit ${e.status})`);
+    }
+    return out.replace(/\n$/, "");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Modules (true: dark) as a plain PBM (`P1`) image, `scale` pixels a module, with `margin` light
+ * modules around them: the simplest image format zbarimg reads.
+ */
+export function modulesToPbm(modules: readonly (readonly boolean[])[], scale = 8, margin = 0): Buffer {
+  const size = modules.length + 2 * margin;
+  const dark = (row: number, column: number) => modules[row - margin]?.[column - margin] ?? false;
+  const rows: string[] = [];
+  for (let row = 0; row < size; row++) {
+    const pixels = Array.from({ length: size }, (_, column) => (dark(row, column) ? "1" : "0").repeat(scale).split("").join(" ")).join(" ");
+    for (let i = 0; i < scale; i++) rows.push(pixels);
+  }
+  return Buffer.from(`P1\n${size * scale} ${size * scale}\n${rows.join("\n")}\n`);
+}
+
+/**
+ * Half-block QR text (`▀▄█ `, two module rows a line, ink for LIGHT modules, as the banner prints
+ * it) back into modules, true for dark. Lines are taken as they are, quiet zone included.
+ */
+export function halfBlocksToModules(lines: readonly string[]): boolean[][] {
+  const modules: boolean[][] = [];
+  for (const line of lines) {
+    const top: boolean[] = [];
+    const bottom: boolean[] = [];
+    for (const char of line) {
+      if (!"▀▄█ ".includes(char)) throw new Error(`not a half-block character: ${JSON.stringify(char)}`);
+      top.push(!(char === "█" || char === "▀"));
+      bottom.push(!(char === "█" || char === "▄"));
+    }
+    modules.push(top, bottom);
+  }
+  return modules;
+}

@@ -195,7 +195,8 @@ test("HEAD on a listing sends the listing's headers and no body", async (t) => {
   const root = tempDir(t, { sub: { "a.txt": "a", "b.txt": "b" } });
   const server = await serve(t, { root });
   const get = await request(server.port, "/sub/");
-  const head = await rawRequest(server.port, "HEAD /sub/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  // The page names its own URL (its QR code), so the HEAD sends the same Host as the GET.
+  const head = await rawRequest(server.port, `HEAD /sub/ HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nConnection: close\r\n\r\n`);
   assert.equal(head.status, 200);
   assert.equal(head.headers.get("content-type"), "text/html; charset=utf-8");
   assert.equal(head.headers.get("content-security-policy"), "default-src 'none'; style-src 'unsafe-inline'");

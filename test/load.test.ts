@@ -104,7 +104,7 @@ function keepAliveLoop(socket: net.Socket, index: number, stopAt: number, stats:
       const big = (index + count) % BIG_EVERY === 0;
       expected = big ? BIG : SMALL;
       sentAt = performance.now();
-      socket.write(`GET /${big ? "big.bin" : "small.txt"} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      socket.write(`GET /${big ? "big.bin" : "small.txt"} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     };
 
     socket.on("data", (chunk: Buffer) => {
@@ -162,7 +162,7 @@ async function openSlowClient(port: number): Promise<SlowClient> {
   socket.on("end", () => (slow.endAt = performance.now()));
   socket.on("error", (error: NodeJS.ErrnoException) => (slow.errorCode = error.code ?? error.message));
   socket.on("close", () => (slow.closeAt = performance.now()));
-  socket.write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  socket.write("GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ");
   return slow;
 }
 

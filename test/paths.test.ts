@@ -62,10 +62,10 @@ test("origin-form and absolute-form targets name the same file", async (t) => {
   const { port } = await serveSite(t);
   const cases: Array<[string, string]> = [
     ["/a.txt", "alpha"],
-    ["http://x/a.txt", "alpha"],
-    ["HTTP://Example.COM:8080/a.txt", "alpha"],
-    ["https://example.com/sub/b.txt", "bravo"],
-    ["http://x/sub/b.txt?q=1", "bravo"],
+    ["http://localhost/a.txt", "alpha"],
+    ["HTTP://LocalHost.:8080/a.txt", "alpha"],
+    ["https://127.0.0.1/sub/b.txt", "bravo"],
+    ["http://localhost/sub/b.txt?q=1", "bravo"],
   ];
   for (const [target, body] of cases) {
     const res = await rawGet(port, target);
@@ -75,9 +75,9 @@ test("origin-form and absolute-form targets name the same file", async (t) => {
 });
 
 test("an absolute-form target with an empty path names the root", async (t) => {
-  // RFC 3986: `http://x?q=1` is authority "x", empty path, query "q=1"; an empty path is "/".
+  // RFC 3986: `http://localhost?q=1` is authority "localhost", empty path, query "q=1"; an empty path is "/".
   const { port } = await serveSite(t);
-  for (const target of ["http://x", "http://x?q=1"]) {
+  for (const target of ["http://localhost", "http://localhost?q=1"]) {
     const res = await rawGet(port, target);
     assert.equal(res.status, 200, target);
     assert.match(res.body.toString(), /Directory listing for \//, target);
@@ -172,8 +172,8 @@ const TRAVERSAL_CORPUS: ReadonlyArray<readonly [string, number]> = [
   ["/..;/secret.txt", 404], // a literal name on a file system
   ["/..%255csecret.txt", 404], // decodes to the dotfile name "..%5csecret.txt"
   ["/.../secret.txt", 404], // "..." is an ordinary (hidden) name
-  ["http://x/../secret.txt", 400],
-  ["http://x/%2e%2e/secret.txt", 400],
+  ["http://localhost/../secret.txt", 400],
+  ["http://localhost/%2e%2e/secret.txt", 400],
   ["\\..\\secret.txt", 400],
   ["../secret.txt", 400],
 ];
@@ -209,7 +209,7 @@ test("a sibling folder sharing the root's name prefix is never reachable", async
     "/%2e%2e/root-secret/secret.txt",
     "/..%2froot-secret%2fsecret.txt",
     "/..\\root-secret\\secret.txt",
-    "http://x/../root-secret/secret.txt",
+    "http://localhost/../root-secret/secret.txt",
     "/root-secret/secret.txt",
     "-secret/secret.txt",
     "/-secret/secret.txt",
@@ -391,7 +391,7 @@ const DOT_FILES: ReadonlyArray<readonly [string, string]> = [
   ["/sub/%2Egit/config", "[core] git config"],
   ["//.env", "TOKEN=dotenv"],
   ["/./.env", "TOKEN=dotenv"],
-  ["http://x/.env", "TOKEN=dotenv"],
+  ["http://localhost/.env", "TOKEN=dotenv"],
 ];
 
 test("dotfiles and dot-folders answer 404 by default, in any spelling", async (t) => {
@@ -454,8 +454,8 @@ function comparableHeaders(res: RawResponse): Record<string, string> {
 test("HEAD answers with GET's headers and sends no body", async (t) => {
   const { port } = await serveSite(t, { "page.html": "<p>hello</p>" });
   for (const target of ["/page.html", "/sub/", "/missing.txt", "/sub"]) {
-    const get = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    const head = await rawRequest(port, `HEAD ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const get = await rawRequest(port, `GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    const head = await rawRequest(port, `HEAD ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
     assert.equal(head.status, get.status, target);
     assert.deepEqual(comparableHeaders(head), comparableHeaders(get), target);
     assert.equal(head.body.length, 0, `${target}: HEAD sent body bytes`);
@@ -465,7 +465,7 @@ test("HEAD answers with GET's headers and sends no body", async (t) => {
 test("OPTIONS answers 204 with Allow, for a path and for *", async (t) => {
   const { port } = await serveSite(t);
   for (const target of ["/a.txt", "/", "/missing", "*"]) {
-    const res = await rawRequest(port, `OPTIONS ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const res = await rawRequest(port, `OPTIONS ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
     assert.equal(res.status, 204, target);
     assert.equal(res.headers.get("allow"), "GET, HEAD, OPTIONS", target);
     assert.equal(res.body.length, 0, target);
@@ -507,7 +507,7 @@ test("POST, PUT, DELETE, PATCH and other methods answer 405 with Allow", async (
   const { port } = await serveSite(t);
   for (const method of ["POST", "PUT", "DELETE", "PATCH", "TRACE", "PROPFIND", "MKCOL"]) {
     for (const target of ["/a.txt", "/missing", "/../secret.txt"]) {
-      const res = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`);
+      const res = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`);
       assert.equal(res.status, 405, `${method} ${target}`);
       assert.equal(res.headers.get("allow"), "GET, HEAD, OPTIONS", `${method} ${target}`);
       assertNoSecret(`${method} ${target}`, res);
@@ -527,7 +527,7 @@ test("a folder without its trailing slash redirects to it, keeping the query", a
     ["/sub?x=1&y=2", "/sub/?x=1&y=2"],
     ["/sub?", "/sub/?"],
     ["/a%20b", "/a%20b/"],
-    ["http://x/sub?q", "/sub/?q"],
+    ["http://localhost/sub?q", "/sub/?q"],
     ["/./sub", "/sub/"],
   ];
   for (const [target, location] of cases) {
@@ -546,7 +546,7 @@ test("a folder redirect never leaves the origin: no Location begins with // or /
     ["//./evil.com", "/evil.com/"],
     ["/%2Fevil.com", "/evil.com/"],
     ["/%2f%2fevil.com", "/evil.com/"],
-    ["http://x//evil.com", "/evil.com/"],
+    ["http://localhost//evil.com", "/evil.com/"],
     ["/\\evil.com", "/%5Cevil.com/"],
     ["/%5Cevil.com", "/%5Cevil.com/"],
     ["/%2F%5Cevil.com", "/%5Cevil.com/"],

@@ -206,7 +206,7 @@ test("a request Node's parser refuses gets a bare 400 with no body to sniff or r
   // there is nothing for CSP or nosniff to govern.
   const { port } = await serveSite(t);
   for (const head of ["GET /\x1b[31m HTTP/1.1", "G\x1bT / HTTP/1.1", "GET / HTTP/1.1\r\nX-\x1b: 1", "GET \\..\\secret.txt HTTP/1.1"]) {
-    const res = await rawRequest(port, Buffer.from(`${head}\r\nHost: x\r\nConnection: close\r\n\r\n`, "latin1"));
+    const res = await rawRequest(port, Buffer.from(`${head}\r\nHost: localhost\r\nConnection: close\r\n\r\n`, "latin1"));
     assert.equal(res.status, 400, JSON.stringify(head));
     assert.equal(res.headers.get("content-length"), "0", JSON.stringify(head));
     assert.equal(res.body.length, 0, JSON.stringify(head));
@@ -223,24 +223,24 @@ const CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
 
 /** Raw requests carrying ESC, CSI (0x9b), NUL, DEL, CR and NEL in every part of a request. */
 const LOG_BARRAGE: readonly string[] = [
-  `GET /${ESC}[31mred${ESC}[0m HTTP/1.1\r\nHost: x`, // raw ESC in the target
-  `G${ESC}T /a.txt HTTP/1.1\r\nHost: x`, // …in the method
-  `${ESC}[2J${ESC}[H /a.txt HTTP/1.1\r\nHost: x`, // a method that clears the screen
-  `GET /a.txt HTTP/1.1\r\nHost: x\r\nX-${ESC}[31m: 1`, // …in a header name
-  `GET /a.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: ${ESC}]0;pwned${ESC}\\`, // an OSC title change in a value
+  `GET /${ESC}[31mred${ESC}[0m HTTP/1.1\r\nHost: localhost`, // raw ESC in the target
+  `G${ESC}T /a.txt HTTP/1.1\r\nHost: localhost`, // …in the method
+  `${ESC}[2J${ESC}[H /a.txt HTTP/1.1\r\nHost: localhost`, // a method that clears the screen
+  `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-${ESC}[31m: 1`, // …in a header name
+  `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nUser-Agent: ${ESC}]0;pwned${ESC}\\`, // an OSC title change in a value
   `GET /a.txt HTTP/1.1\r\nHost: ${ESC}[31m`, // …in Host
-  `GET /a.txt HTTP/1.1\r\nHost: x\r\nUser-Agent: \x9b31m`, // 8-bit CSI in a value: accepted as obs-text
-  `GET /\x9b31mred HTTP/1.1\r\nHost: x`, // 8-bit CSI in the target
-  `GET /a\x00b HTTP/1.1\r\nHost: x`,
-  `GET /a\x7fb HTTP/1.1\r\nHost: x`,
-  `GET /a\x85b HTTP/1.1\r\nHost: x`, // NEL
-  `GET /a\rb HTTP/1.1\r\nHost: x`, // a lone CR that could rewind the log line
-  `GET http://${ESC}[31m/a.txt HTTP/1.1\r\nHost: x`,
-  `POST /${ESC}[31m HTTP/1.1\r\nHost: x\r\nContent-Length: 0`,
-  `GET /%1b[31mred%1b[0m HTTP/1.1\r\nHost: x`, // percent-encoded: accepted, logged as text
-  `GET /%1b%9b%00%7f%85%0d HTTP/1.1\r\nHost: x`,
-  `GET http://x/%1b[2J HTTP/1.1\r\nHost: x`,
-  `DELETE /%1b[31m HTTP/1.1\r\nHost: x`,
+  `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nUser-Agent: \x9b31m`, // 8-bit CSI in a value: accepted as obs-text
+  `GET /\x9b31mred HTTP/1.1\r\nHost: localhost`, // 8-bit CSI in the target
+  `GET /a\x00b HTTP/1.1\r\nHost: localhost`,
+  `GET /a\x7fb HTTP/1.1\r\nHost: localhost`,
+  `GET /a\x85b HTTP/1.1\r\nHost: localhost`, // NEL
+  `GET /a\rb HTTP/1.1\r\nHost: localhost`, // a lone CR that could rewind the log line
+  `GET http://${ESC}[31m/a.txt HTTP/1.1\r\nHost: localhost`,
+  `POST /${ESC}[31m HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0`,
+  `GET /%1b[31mred%1b[0m HTTP/1.1\r\nHost: localhost`, // percent-encoded: accepted, logged as text
+  `GET /%1b%9b%00%7f%85%0d HTTP/1.1\r\nHost: localhost`,
+  `GET http://localhost/%1b[2J HTTP/1.1\r\nHost: localhost`,
+  `DELETE /%1b[31m HTTP/1.1\r\nHost: localhost`,
 ];
 
 /** The binary's stdout as raw bytes from now on (the banner has already been read). */
@@ -294,7 +294,7 @@ test("formatLogLine escapes every C0 control, DEL and every C1 control in the me
 test("a request the parser refuses is logged as '- - 400 … (HPE_…)', with none of its bytes", async (t) => {
   const root = tempDir(t, { "a.txt": "alpha" });
   const cli = await startCli(t, [root, ...LOCAL_ONLY]);
-  await rawRequest(cli.port, Buffer.from(`GET /${ESC}[31mred HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, "latin1"));
+  await rawRequest(cli.port, Buffer.from(`GET /${ESC}[31mred HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, "latin1"));
   await eventually(() => logLines(cli).length === 1, `no log line: ${JSON.stringify(cli.stdout())}`);
   await stop(cli);
   const [line] = logLines(cli);
@@ -305,7 +305,7 @@ test("a request the parser refuses is logged as '- - 400 … (HPE_…)', with no
 test("a percent-encoded ESC is logged as the harmless text %1b", async (t) => {
   const root = tempDir(t, { "a.txt": "alpha" });
   const cli = await startCli(t, [root, ...LOCAL_ONLY]);
-  const res = await rawRequest(cli.port, `GET /%1b[31mred HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  const res = await rawRequest(cli.port, `GET /%1b[31mred HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
   assert.equal(res.status, 404);
   await eventually(() => logLines(cli).length === 1, `no log line: ${JSON.stringify(cli.stdout())}`);
   await stop(cli);
@@ -323,12 +323,12 @@ const ERROR_CORPUS: readonly Probe[] = [
   // The root itself, and a folder without its slash (the Location must be a path, not a file path).
   { name: "the root listing", head: get("/"), status: 200 },
   { name: "a folder redirect", head: get("/sub"), status: 301 },
-  { name: "an absolute-form root", head: get("http://x/"), status: 200 },
-  { name: "an absolute-form redirect", head: get("http://x/sub?q=1"), status: 301 },
+  { name: "an absolute-form root", head: get("http://localhost/"), status: 200 },
+  { name: "an absolute-form redirect", head: get("http://localhost/sub?q=1"), status: 301 },
   // Absolute-form refusals.
-  { name: "an absolute-form missing file", head: get("http://x/missing.txt"), status: 404 },
-  { name: "an absolute-form dotfile", head: get("http://x/.env"), status: 404 },
-  { name: "an absolute-form ..", head: get("http://x/../secret.txt"), status: 400 },
+  { name: "an absolute-form missing file", head: get("http://localhost/missing.txt"), status: 404 },
+  { name: "an absolute-form dotfile", head: get("http://localhost/.env"), status: 404 },
+  { name: "an absolute-form ..", head: get("http://localhost/../secret.txt"), status: 400 },
   { name: "an absolute-form with another scheme", head: get("file:///etc/passwd"), status: 404 },
   // Dotfile refusals.
   { name: "a dotfile", head: get("/.env"), status: 404 },

@@ -1,0 +1,130 @@
+/**
+ * Who may ask: the first step of every request, whatever its method. Today that is the `Host`
+ * check against DNS rebinding: a web page on `evil.example` whose DNS name is made to point at
+ * 127.0.0.1 (or at a machine on the visitor's network) is same-origin with that name, so the
+ * visitor's browser would let it read whatever we serve. The browser still sends `Host:
+ * evil.example`, and no name of ours is that, so we refuse it before anything else is decided.
+ */
+import type { IncomingMessage } from "node:http";
+import { isIPv4, isIPv6 } from "node:net";
+import { hostname as machineHostname } from "node:os";
+import { escapeHtml } from "./listing.js";
+import { errorPage, htmlPage, type Reply } from "./reply.js";
+
+/** Which `Host` names are answered: every one, or the built-in ones plus the user's. */
+export type HostRule = { kind: "any" } | { kind: "names"; names: ReadonlySet<string> };
+
+/** The word that turns the check off, in `--allowed-host any` and in `allowedHosts`. */
+export const ANY_HOST = "any";
+
+/**
+ * The rule for `allowedHosts` (`"any"`, or names added to the built-in ones: IP literals,
+ * `localhost` and `*.localhost`, this machine's hostname and `hostname.local`).
+ */
+export function makeHostRule(allowedHosts: "any" | readonly string[] | undefined, hostname = machineHostname()): HostRule {
+  if (allowedHosts === ANY_HOST || allowedHosts?.includes(ANY_HOST)) return { kind: "any" };
+  // A port given with a name (`example.test:8000`) is ignored here as in requests.
+  const names = new Set((allowedHosts ?? []).map((name) => normalName(authorityName(name) ?? name)));
+  const own = normalName(hostname);
+  if (own !== "") names.add(own).add(`${own}.local`);
+  return { kind: "names", names };
+}
+
+/** Lower case, without the one trailing dot a fully qualified name may have (`localhost.`). */
+function normalName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/** A DNS name as `--allowed-host` accepts it: labels of letters, digits, `-` and `_`, dot-separated. */
+export function isHostName(name: string): boolean {
+  return /^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/i.test(name);
+}
+
+/** `*.localhost` resolves to loopback in browsers (RFC 6761 §6.3), so no page can rebind it. */
+function isLocalhostName(name: string): boolean {
+  return name === "localhost" || /^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.localhost$/.test(name);
+}
+
+/**
+ * The name part of an authority (`host`, `host:port`, `[v6]:port`), as given; null when it is not
+ * one (`a b`, `::1` without brackets, an empty value). The port is not part of the check: a page
+ * can choose its own port as freely as its name.
+ */
+export function authorityName(authority: string): string | null {
+  if (authority.startsWith("[")) {
+    const match = /^\[([0-9a-f:.]+)\](?::\d*)?$/i.exec(authority);
+    return match && isIPv6(match[1]!) ? match[1]! : null;
+  }
+  const match = /^([^:]+)(?::\d*)?$/.exec(authority);
+  return match ? match[1]! : null;
+}
+
+/** What the check makes of a request: who it is for, and whether we answer to that. */
+type HostVerdict =
+  | { kind: "allowed" }
+  /** HTTP/1.1 requires exactly one Host (RFC 9112 §3.2): 400, as Node's own server answers a missing one. */
+  | { kind: "malformed"; note: string }
+  /** `name`: the name as sent, without its port; or the whole authority when it is no name (`a b`). */
+  | { kind: "refused"; name: string; allowable: boolean };
+
+/**
+ * The name a request is for: an absolute-form target's authority wins over the `Host` header
+ * (RFC 9112 §3.2.2), as `target.ts` lets it win for the path. Undefined: no Host at all.
+ */
+export function requestedAuthority(req: IncomingMessage): string | undefined {
+  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(req.url ?? "");
+  // Userinfo (`user@`) is not part of the name; browsers never send it, URL parsers drop it. A
+  // target with no host (`file:///x`) names none, so the Host header still speaks.
+  const fromTarget = absolute?.[1]!.replace(/^.*@/, "");
+  return fromTarget ? fromTarget : req.headers.host;
+}
+
+function countHostHeaders(req: IncomingMessage): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === "host") count++;
+  return count;
+}
+
+function judgeHost(req: IncomingMessage, rule: HostRule): HostVerdict {
+  if (rule.kind === "any") return { kind: "allowed" };
+  // Two Host headers could each be read by a different hop (RFC 9112 §3.2 says 400).
+  if (countHostHeaders(req) > 1) return { kind: "malformed", note: "more than one Host header" };
+  const authority = requestedAuthority(req);
+  // HTTP/1.0 may leave Host out: then there is no name a page could have rebound.
+  if (authority === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? { kind: "allowed" } : { kind: "malformed", note: "HTTP/1.1 request without Host" };
+  const given = authorityName(authority);
+  if (given === null) return { kind: "refused", name: authority, allowable: false };
+  const name = normalName(given);
+  if (isIPv4(name) || isIPv6(name) || isLocalhostName(name) || rule.names.has(name)) return { kind: "allowed" };
+  return { kind: "refused", name: given, allowable: isHostName(given) };
+}
+
+/** The refusal for a request we do not answer, or null when it may go on. */
+export function hostRefusal(req: IncomingMessage, rule: HostRule): Reply | null {
+  const verdict = judgeHost(req, rule);
+  switch (verdict.kind) {
+    case "allowed":
+      return null;
+    case "malformed":
+      return { ...errorPage(400), note: verdict.note };
+    case "refused":
+      return refusedHostPage(verdict.name, verdict.allowable);
+  }
+}
+
+/** 403, with the one sentence that tells the person at the keyboard how to allow the name. */
+function refusedHostPage(name: string, allowable: boolean): Reply {
+  const html = escapeHtml(name);
+  const advice = allowable
+    ? `This server does not answer to the name ${html}; start it with --allowed-host ${html} to allow it.`
+    : `This server does not answer to the Host &quot;${html}&quot;, which is not a host name.`;
+  const note = allowable ? `Host ${name} not allowed; --allowed-host ${name} allows it` : `Host "${name}" is not a host name`;
+  const page = `<!DOCTYPE html>\n<html lang="en"><meta charset="utf-8"><title>403 Forbidden</title><h1>403 Forbidden</h1><p>${advice}</p></html>\n`;
+  return { ...htmlPage(403, page), note };
+}
+
+/** Names that always mean this machine: a URL with one of them is no use to another device. */
+export function isLoopbackName(name: string): boolean {
+  const normal = normalName(name.replace(/^\[(.*)\]$/, "$1"));
+  return isLocalhostName(normal) || normal === "::1" || (isIPv4(normal) && normal.startsWith("127."));
+}

@@ -1,0 +1,50 @@
+/**
+ * The banner's address lines and its QR code: what to show, decided from the started server,
+ * as text. `cli.ts` prints it.
+ */
+import { isLoopbackName } from "./access.js";
+import { qrMatrix, renderHalfBlocks } from "./qr.js";
+import type { StartedServer } from "./server.js";
+
+/** When to print the QR code: `--qr`, `--no-qr`, or by default only on a terminal. */
+export type QrWhen = "always" | "never" | "on-terminal";
+
+/** `Local:` and one `Network:` line per URL, best first; a virtual interface's URL says which it is. */
+export function addressLines(started: Pick<StartedServer, "url" | "network">): string[] {
+  const lines = [`  Local:    ${started.url}`];
+  for (const { url, label } of started.network) lines.push(`  Network:  ${url}${label === undefined ? "" : `  (${label})`}`);
+  return lines;
+}
+
+/**
+ * The URL another device should use: the first network URL, or, bound to one address that is not
+ * loopback, the server's own URL. Null when only this machine can connect.
+ */
+export function urlForOtherDevices(started: Pick<StartedServer, "url" | "networkUrls" | "host">): string | null {
+  if (started.networkUrls[0] !== undefined) return started.networkUrls[0];
+  return started.host !== undefined && !isLoopbackName(started.host) ? started.url : null;
+}
+
+/**
+ * The URL to print as a QR code, or null for none. By default only on a terminal (a log file has no
+ * use for one) and only when another device could connect; `--qr` prints one anyway, of the local
+ * URL when there is no other.
+ */
+export function qrUrl(when: QrWhen, isTerminal: boolean, started: Pick<StartedServer, "url" | "networkUrls" | "host">): string | null {
+  if (when === "never") return null;
+  const other = urlForOtherDevices(started);
+  if (when === "always") return other ?? started.url;
+  return isTerminal ? other : null;
+}
+
+/** Black on white, whatever the terminal's theme: `renderHalfBlocks`' ink (light modules) in bright white on black. */
+const LIGHT_ON_DARK = "\x1b[97;40m";
+const RESET = "\x1b[0m";
+
+/**
+ * The QR code of `url` as banner lines, indented like the addresses. With `colour`, each line
+ * sets its own colours and resets them before the newline, so no colour bleeds into the next line.
+ */
+export function qrLines(url: string, colour: boolean): string[] {
+  return renderHalfBlocks(qrMatrix(url)).map((line) => `  ${colour ? LIGHT_ON_DARK + line + RESET : line}`);
+}

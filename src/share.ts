@@ -1,0 +1,54 @@
+/**
+ * "Open on another device": the URL a listing's QR code shows, and that QR code as SVG. The URL
+ * is the one the request came to (its Host, which access.ts has already accepted), except that a
+ * loopback name is no use to a phone, so there the server's first network URL stands in.
+ */
+import type { IncomingMessage } from "node:http";
+import { isLoopbackName, requestedAuthority } from "./access.js";
+import { encodePathSegment } from "./listing.js";
+import type { Policy } from "./policy.js";
+import { qrMatrix, renderSvg } from "./qr.js";
+
+/** Listings' QR codes kept, one per URL: a folder tree seen from a few names needs few. */
+const MAX_REMEMBERED_CODES = 64;
+/** Small enough to leave a phone's screen to the listing, large enough for a camera across a desk. */
+const QR_SIZE_PX = 120;
+
+/** The URL of the folder at `segments` for another device: origin, then the canonical path. */
+export function shareUrl(req: IncomingMessage, segments: readonly Buffer[], policy: Policy): string {
+  const path = "/" + segments.map((segment) => encodePathSegment(segment) + "/").join("");
+  const own = requestOrigin(req);
+  const network = own.loopback ? policy.networkOrigins()[0] : undefined;
+  return (network ?? own.origin) + path;
+}
+
+/**
+ * The origin the request was sent to, as a URL parser normalises it (lower case, no default port),
+ * and whether it names this machine only. Without a usable Host (HTTP/1.0 may omit it; with
+ * `--allowed-host any` it may be anything), the address the connection came in on.
+ */
+function requestOrigin(req: IncomingMessage): { origin: string; loopback: boolean } {
+  const authority = requestedAuthority(req);
+  if (authority !== undefined && authority !== "" && !authority.includes("@")) {
+    try {
+      const url = new URL(`http://${authority}`);
+      return { origin: url.origin, loopback: isLoopbackName(url.hostname) };
+    } catch {
+      // not an authority a URL can carry: fall through to the socket's own address
+    }
+  }
+  const address = (req.socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
+  const host = address.includes(":") ? `[${address}]` : address;
+  return { origin: `http://${host}:${req.socket.localPort ?? 80}`, loopback: isLoopbackName(address) };
+}
+
+/** The QR code of `url` as inline SVG, made once per URL. */
+export function shareQrSvg(url: string, policy: Policy): string {
+  let svg = policy.shareQrCodes.get(url);
+  if (svg === undefined) {
+    svg = renderSvg(qrMatrix(url), QR_SIZE_PX);
+    if (policy.shareQrCodes.size >= MAX_REMEMBERED_CODES) policy.shareQrCodes.clear();
+    policy.shareQrCodes.set(url, svg);
+  }
+  return svg;
+}

@@ -1,0 +1,94 @@
+/**
+ * "Open on another device": the listing's QR code (src/share.ts) shows the URL the request came
+ * to, or the first network URL when that was a loopback name. Raw sockets, so every Host is exact;
+ * the SVG is read back into modules and decoded with zbarimg.
+ */
+import assert from "node:assert/strict";
+import { test, type TestContext } from "node:test";
+import type { ServerOptions } from "../src/server.js";
+import { decodeQr, modulesToPbm, rawRequest, serve, tempDir } from "./helpers.js";
+
+async function serveSite(t: TestContext, options: ServerOptions = {}) {
+  const root = tempDir(t, { "a.txt": "alpha", "sub dir": { "b.txt": "bravo" } });
+  return serve(t, { root, ...options });
+}
+
+async function listing(port: number, target: string, host: string | null, version = "HTTP/1.1"): Promise<string> {
+  const hostLine = host === null ? "" : `Host: ${host}\r\n`;
+  const res = await rawRequest(port, `GET ${target} ${version}\r\n${hostLine}Connection: close\r\n\r\n`);
+  assert.equal(res.status, 200, `${target} with Host ${host}`);
+  return res.body.toString("utf8");
+}
+
+/** The URL printed under the QR code. */
+function caption(html: string): string {
+  const match = /<details class="share">.*?<figcaption>([^<]*)<\/figcaption>/s.exec(html);
+  assert.ok(match, "the listing has a share box with a caption");
+  return match[1]!.replace(/&amp;/g, "&");
+}
+
+/** The SVG's path read back into modules (`M x y h n v1 h-n z` runs), then decoded by zbarimg. */
+function decodeSvg(html: string): string {
+  const svg = /<svg[^>]*viewBox="0 0 (\d+) (\d+)"[^>]*>.*?<path fill="#000" d="([^"]*)"\/><\/svg>/s.exec(html);
+  assert.ok(svg, "an inline SVG with one path");
+  const size = Number(svg[1]);
+  const modules = Array.from({ length: size }, () => Array<boolean>(size).fill(false));
+  for (const run of svg[3]!.matchAll(/M(\d+) (\d+)h(\d+)v1h-(\d+)z/g)) {
+    const [x, y, n] = [Number(run[1]), Number(run[2]), Number(run[3])];
+    assert.equal(run[4], run[3], "each run closes on itself");
+    for (let i = 0; i < n; i++) modules[y]![x + i] = true;
+  }
+  assert.equal(svg[3]!.replace(/M\d+ \d+h\d+v1h-\d+z/g, ""), "", "the path is nothing but runs");
+  return decodeQr(modulesToPbm(modules), "pbm");
+}
+
+test("on a loopback-only bind, the listing's QR code is its own URL, which decodes", async (t) => {
+  const { port } = await serveSite(t);
+  for (const [target, path] of [["/", "/"], ["/sub%20dir/", "/sub%20dir/"], ["/sub%20dir/?q=1", "/sub%20dir/"]]) {
+    const html = await listing(port, target!, `127.0.0.1:${port}`);
+    assert.equal(caption(html), `http://127.0.0.1:${port}${path}`);
+    assert.equal(decodeSvg(html), `http://127.0.0.1:${port}${path}`);
+  }
+  assert.equal(caption(await listing(port, "/", `localhost:${port}`)), `http://localhost:${port}/`, "no network URL to stand in");
+});
+
+test("bound to all interfaces, a loopback Host is replaced by the first network URL; other names are kept", async (t) => {
+  const server = await serve(t, { root: tempDir(t, { "sub dir": { "b.txt": "b" } }), host: "::" });
+  const port = server.port;
+  const network = server.networkUrls[0]?.replace(/\/$/, "");
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `app.localhost:${port}`]) {
+    const html = await listing(port, "/sub%20dir/", host);
+    const expected = `${network ?? `http://${host.replace("app.", "")}`}/sub%20dir/`;
+    if (network !== undefined) assert.equal(caption(html), expected, `Host ${host}`);
+    assert.equal(decodeSvg(html), caption(html));
+  }
+  assert.equal(caption(await listing(port, "/", `192.168.1.5:${port}`)), `http://192.168.1.5:${port}/`, "a network name is the page's own URL");
+  assert.equal(caption(await listing(port, "/", "192.168.1.5:80")), "http://192.168.1.5/", "a default port is left out");
+});
+
+test("a getter given as networkOrigins stands in for a loopback Host (createHandler users)", async (t) => {
+  const { port } = await serveSite(t, { networkOrigins: () => ["http://10.1.2.3:9999"] });
+  assert.equal(caption(await listing(port, "/", `127.0.0.1:${port}`)), "http://10.1.2.3:9999/");
+  assert.equal(caption(await listing(port, "/", `10.9.9.9:${port}`)), `http://10.9.9.9:${port}/`);
+});
+
+test("an HTTP/1.0 listing without Host shows the address the connection came in on", async (t) => {
+  const { port } = await serveSite(t);
+  assert.equal(caption(await listing(port, "/", null, "HTTP/1.0")), `http://127.0.0.1:${port}/`);
+});
+
+test("with allowedHosts any, a Host that is no URL authority is never echoed: the connection's address stands in", async (t) => {
+  const { port } = await serveSite(t, { allowedHosts: "any" });
+  const html = await listing(port, "/", `"><svg onload=alert(1)>`);
+  assert.equal(caption(html), `http://127.0.0.1:${port}/`);
+  assert.doesNotMatch(html, /onload/);
+});
+
+test("the share box is folded by default and the page stays script-free", async (t) => {
+  const { port } = await serveSite(t);
+  const html = await listing(port, "/", `127.0.0.1:${port}`);
+  assert.match(html, /<details class="share"><summary>Open on another device<\/summary>/);
+  assert.doesNotMatch(html, /<details class="share" open/);
+  assert.doesNotMatch(html, /<script\b/i);
+  assert.match(html, /<svg [^>]*width="120" height="120"/);
+});
