@@ -106,12 +106,15 @@ a { color: var(--link); text-decoration: none; display: inline-block; min-height
 a:hover { text-decoration: underline; }
 tr.folder a { font-weight: 600; }
 .mark { color: var(--muted); }
+p.download { margin: -.5rem 0 1rem; font-size: .9rem; }
 @media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } }
 `;
 
 /**
  * Renders the listing page for `displayPath` (decoded, e.g. `/photos/2024/`) from rows made by
  * `renderRow`, each with whether it is a folder: folders come first, each group in the given order.
+ * The "Download as zip" link is relative (`?download=zip`), so it names this folder wherever the
+ * server is mounted (archive.ts answers it; listings and zips are on and off together).
  */
 export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean): string {
   const title = `Directory listing for ${escape(displayPath)}`;
@@ -133,6 +136,7 @@ export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolde
 </head>
 <body>
 <h1>${title}</h1>
+<p class="download"><a href="?download=zip">Download as zip</a></p>
 <table>
 <thead><tr><th class="name">Name</th><th class="size">Size</th><th class="modified">Modified (UTC)</th></tr></thead>
 <tbody>
