@@ -6,15 +6,15 @@
  * temporary file, ZIP64 when a file or the whole passes 4 GiB. Types that are compressed already
  * (by compress.ts's judgement) are stored, the rest deflated.
  */
-import { closeSync, constants as fsConstants, createReadStream, type ReadStream, type Stats } from "node:fs";
+import { closeSync, constants as fsConstants, createReadStream, type Stats } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import type { Readable } from "node:stream";
+import { pipeline, Readable, Transform, type TransformCallback } from "node:stream";
 import { isUtf8 } from "node:buffer";
 import zlib from "node:zlib";
 import type { ZipFile } from "yazl";
 import { isCompressibleType } from "./compress.js";
-import { contentTypeFor } from "./files.js";
+import { contentTypeFor, readWhole, SMALL_FILE } from "./files.js";
 import { locateEntry, openFound, readFolderNames, statusForError, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
 import type { Reply } from "./reply.js";
@@ -107,7 +107,7 @@ const EMPTY_FILE = Buffer.alloc(0);
 class FolderZip {
   readonly output: Readable;
   private readonly zip: ZipFile;
-  private current: ReadStream | null = null;
+  private current: Readable | null = null;
   private stopped = false;
   private files = 0;
   private bytes = 0;
@@ -119,7 +119,8 @@ class FolderZip {
     private readonly annotate: (note: string) => void,
   ) {
     this.zip = new (loadYazl().ZipFile)();
-    this.output = this.zip.outputStream as Readable;
+    this.output = new Gather();
+    pipeline(this.zip.outputStream as Readable, this.output as Transform, () => {}); // errors end the reply through `output`
     this.output.once("close", () => this.stop());
     this.zip.on("error", (error: Error) => this.fail(error));
     void this.run();
@@ -186,10 +187,12 @@ class FolderZip {
       return this.tell();
     }
     // Up to the size seen at open: a file that keeps growing (a log) must not keep the zip open.
-    const stream = createReadStream("", { fd, start: 0, end: stats.size - 1, highWaterMark: READ_CHUNK, autoClose: true });
+    // Small files are read at once, as for requests (files.ts): each read and close through the
+    // thread pool costs a round trip, which for a folder of small files is most of the time.
+    const stream = stats.size <= SMALL_FILE ? smallFileStream(fd, stats.size) : createReadStream("", { fd, start: 0, end: stats.size - 1, highWaterMark: READ_CHUNK, autoClose: true });
     this.current = stream;
     const done = new Promise<void>((resolve) => stream.once("close", resolve));
-    stream.once("error", (error) => this.fail(error)); // yazl pipes it and would wait for ever
+    stream.once("error", (error: Error) => this.fail(error)); // yazl pipes it and would wait for ever
     this.zip.addReadStream(stream, name, options);
     await done;
     this.current = null;
@@ -219,6 +222,58 @@ class FolderZip {
     this.stop();
     this.output.destroy(error);
   }
+}
+
+/** Enough bytes that a write to the socket (a syscall, a chunk header) carries many entries of small files. */
+const GATHER = 64 * 1024;
+
+/**
+ * Gathers yazl's small writes (a local header, a small file, a data descriptor: three per file)
+ * into chunks of GATHER bytes, or whatever came within one turn of the event loop: a folder of
+ * small files otherwise costs three socket writes per file. Large chunks pass as they are.
+ */
+class Gather extends Transform {
+  private pending: Buffer[] = [];
+  private size = 0;
+  private timer: NodeJS.Immediate | null = null;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.pending.push(chunk);
+    this.size += chunk.length;
+    if (this.size >= GATHER) this.release();
+    else this.timer ??= setImmediate(() => this.release());
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.release();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.timer) clearImmediate(this.timer);
+    callback(error);
+  }
+
+  private release(): void {
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = null;
+    if (this.size === 0) return;
+    this.push(this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.size));
+    this.pending = [];
+    this.size = 0;
+  }
+}
+
+/** A small file's bytes, read now (fewer if it shrank), as a stream yazl can take; the descriptor is closed at once. */
+function smallFileStream(fd: number, size: number): Readable & { bytesRead: number } {
+  let data: Buffer;
+  try {
+    data = readWhole(fd, size);
+  } finally {
+    closeSync(fd);
+  }
+  return Object.assign(Readable.from([data], { objectMode: false }), { bytesRead: data.length });
 }
 
 /** The name as the zip holds it (UTF-8, general purpose bit 11); null when it cannot. */
