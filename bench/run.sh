@@ -11,7 +11,7 @@
 # Knobs (env):
 #   SERVERS      subset, default "serve-here serve-here-nc nginx python sirv http-server serve"
 #                (serve-here-nc: serve-here --no-compress, measured on S1 S2 C1 only)
-#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM"
+#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM"; add Z1 for folders as zip (bench/zip.sh, serve-here only)
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 (10)
@@ -91,7 +91,7 @@ NODE_BIN="$(command -v node)" || die "node not found"
 PY_BIN="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)" || die "python3 not found"  # the real binary, not a pyenv shim
 NGINX_BIN="$(command -v nginx)"
 n_cpus=$(nproc)
-for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM)";; esac; done
+for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|Z1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, Z1)";; esac; done
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
 [ "$SERVER_CPU" -lt "$n_cpus" ] && [ "$LOAD_CPU" -lt "$n_cpus" ] || die "need CPUs $SERVER_CPU and $LOAD_CPU; this machine has $n_cpus"
 # 1000 keep-alive connections need more descriptors than the usual soft limit of 1024
@@ -467,6 +467,7 @@ for name in $SERVERS; do
   log "  idle RSS ${R[$name,idle_rss_kb]} KiB"
   for sc in $(scenarios_for "$name"); do
     [ "$sc" = MEM ] && continue
+    [ "$sc" = Z1 ] && continue  # after the loop, by bench/zip.sh
     if over_budget; then put "$name" "${sc}_note" "skipped: MAX_SECONDS budget spent"; continue; fi
     run_scenario "$name" "$port" "$sc"
     settle "$name" "$port" "$sc"
@@ -488,8 +489,15 @@ for name in $SERVERS; do
 done
 
 cleanup
+# Z1 (folders as zip) has figures of serve-here's own, in a section of its own after the table.
+if [[ " $SCENARIOS " == *" Z1 "* ]]; then
+  if over_budget; then echo "Z1 skipped: MAX_SECONDS budget spent" > "$RAW/zip.md"
+  else wait_quiet; BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" ZIP_PORT=$((BASE_PORT + 99)) \
+    timeout -k 10 600 bash "$BENCH_DIR/zip.sh" > "$RAW/zip.md" 2> "$RAW/logs/zip.log" || echo "Z1 failed (see logs/zip.log)" >> "$RAW/zip.md"; fi
+fi
 meta elapsed_s "$(elapsed)"
 "$PY_BIN" "$BENCH_DIR/report.py" "$RAW" > "$SUMMARY" || die "report failed"
+[ -f "$RAW/zip.md" ] && { echo; cat "$RAW/zip.md"; } >> "$SUMMARY"
 cp "$SUMMARY" "$RAW/summary.md"
 cat "$SUMMARY"
 echo

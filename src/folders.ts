@@ -2,14 +2,14 @@
  * Folders: the index file, and the listing's names and rows read from the file system (the page
  * itself is rendered by `listing.ts`, which does no I/O).
  */
-import { readdirSync, realpathSync, statSync, type Stats } from "node:fs";
+import { statSync, type Stats } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { prepareNames, renderListing, renderRow, type ListedName } from "./listing.js";
-import { isInsideRoot, joinBytes, locate, tryFs, type Found } from "./locate.js";
+import { locate, locateEntry, readFolderNames, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
 import { htmlPage, type Reply } from "./reply.js";
 import { shareQrSvg, shareUrl } from "./share.js";
-import { DOT, type TargetPath } from "./target.js";
+import type { TargetPath } from "./target.js";
 
 const INDEX_NAMES = [Buffer.from("index.html"), Buffer.from("index.htm")];
 
@@ -38,34 +38,24 @@ function folderNames(found: Found, policy: Policy): FolderVersion["names"] {
   if (cached) return cached.names;
   const statedAt = Date.now();
   const stats = statSync(found.fsPath); // the stat must come before the read, as for files
-  const dirents = readdirSync(found.fsPath, { withFileTypes: true, encoding: "buffer" });
-  const shown = dirents.filter((dirent) => policy.dotfiles || (dirent.name as unknown as Buffer)[0] !== DOT);
-  const symlinks = new Set(shown.filter((dirent) => dirent.isSymbolicLink()).map((dirent) => dirent.name as unknown as Buffer));
-  const names = prepareNames(shown.map((dirent) => dirent.name as unknown as Buffer)).map((listed) => ({ listed, symlink: symlinks.has(listed.name) }));
+  const read = readFolderNames(found, policy);
+  const symlinks = new Set(read.filter((entry) => entry.symlink).map((entry) => entry.name));
+  const names = prepareNames(read.map((entry) => entry.name)).map((listed) => ({ listed, symlink: symlinks.has(listed.name) }));
   policy.folders.put(found.fsPath, { stats, names }, statedAt);
   return names;
 }
 
 /**
- * The listing's rows: every entry stat'ed now, so sizes and dates are current. Symlinks that lead
- * out of the root are hidden; an entry that cannot be stat'ed (a dangling link, no permission) is
- * listed without details.
+ * The listing's rows: every entry stat'ed now, so sizes and dates are current, and judged as a
+ * request for it would be (`locateEntry`): symlinks that lead out of the root are hidden; an entry
+ * that cannot be stat'ed (a dangling link, no permission) is listed without details.
  */
 function listingRows(found: Found, policy: Policy): Array<{ isFolder: boolean; html: string }> {
   const rows: Array<{ isFolder: boolean; html: string }> = [];
   for (const { listed, symlink } of folderNames(found, policy)) {
-    const entryPath = joinBytes(found.fsPath, [listed.name]);
-    if (symlink && !policy.followSymlinks) {
-      const real = tryFs(() => realpathSync.native(entryPath, { encoding: "buffer" }));
-      if (real !== undefined && !isInsideRoot(real, policy)) continue;
-    }
-    let stats: Stats | undefined;
-    try {
-      stats = statSync(entryPath, { throwIfNoEntry: false });
-      if (stats === undefined && !symlink) continue; // gone since the folder was read
-    } catch {
-      stats = undefined; // no permission, a loop: listed, without details
-    }
+    const entry = locateEntry(found, { name: listed.name, symlink }, policy);
+    if (entry === null || entry.kind === "outside") continue;
+    const stats = entry.kind === "unreadable" ? undefined : entry.stats;
     const isFolder = stats?.isDirectory() ?? false;
     const details = { isFolder, symlink, size: stats?.isFile() ? stats.size : null, mtimeMs: stats ? stats.mtimeMs : null };
     rows.push({ isFolder, html: renderRow(listed, details) });

@@ -3,7 +3,7 @@
  *
  *   who may ask: the Host check (access.ts) → method → target → live reload's routes (live.ts) → segments (target.ts) →
  *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
- *   folder: index or listing (folders.ts) | file: version (files.ts) →
+ *   folder: zip (archive.ts), index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
  *   ranges, of the file's own bytes only (ranges.ts) → Reply → the wire (reply.ts)
  *
@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { hostRefusal } from "./access.js";
+import { archiveReply, archiveRequested } from "./archive.js";
 import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { readyFile, varyFor, type ReadyFile } from "./files.js";
@@ -136,6 +137,8 @@ function replyForExactPath(req: IncomingMessage, target: Extract<TargetPath, { k
   if (found.kind === "outside") return new NotFound(found.note);
   if (found.kind === "file") return target.slash ? NOT_FOUND : replyForFile(req, target.segments, found, policy);
   if (!target.slash) return emptyReply(301, { Location: folderLocation(target.segments, target.query) });
+  // The archive query wins over an index.html, as in miniserve and dufs: it asks for the folder.
+  if (archiveRequested(target, policy)) return archiveReply(target, found, policy);
   const index = findIndex(target.segments, policy);
   if (index) return replyForFile(req, index.segments, index.found, policy);
   if (!policy.listing) return new NotFound("folder has no index.html and --no-listing is on");

@@ -111,6 +111,7 @@ tr.folder a { font-weight: 600; }
 .share figure { margin: .5rem 0 0; }
 .share svg { display: block; }
 .share figcaption { overflow-wrap: anywhere; margin-top: .25rem; }
+p.download { margin: -.5rem 0 1rem; font-size: .9rem; }
 @media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } }
 `;
 
@@ -126,6 +127,8 @@ function renderShareBox(share: { url: string; svg: string }): string {
  * Renders the listing page for `displayPath` (decoded, e.g. `/photos/2024/`) from rows made by
  * `renderRow`, each with whether it is a folder: folders come first, each group in the given order.
  * `share`: the page's URL for another device and its QR code as SVG, shown folded in a corner.
+ * The "Download as zip" link is relative (`?download=zip`), so it names this folder wherever the
+ * server is mounted (archive.ts answers it; listings and zips are on and off together).
  */
 export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean, share?: { url: string; svg: string }): string {
   const title = `Directory listing for ${escapeHtml(displayPath)}`;
@@ -147,6 +150,7 @@ export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolde
 </head>
 <body>
 ${share ? renderShareBox(share) : ""}<h1>${title}</h1>
+<p class="download"><a href="?download=zip">Download as zip</a></p>
 <table>
 <thead><tr><th class="name">Name</th><th class="size">Size</th><th class="modified">Modified (UTC)</th></tr></thead>
 <tbody>

@@ -2,10 +2,11 @@
  * From segments to a file or folder, confined to the root: the one place that joins paths, walks
  * symlinks and opens what a request may read. Every feature asks here what a path may name.
  */
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import type { Policy } from "./policy.js";
+import { DOT } from "./target.js";
 
 //
 // Metadata calls (lstat, open, fstat, readdir) are made synchronously, as nginx and darkhttpd make
@@ -103,6 +104,56 @@ function classify(fsPath: Buffer, stats: Stats | undefined): Found | null {
   if (stats?.isFile()) return { kind: "file", fsPath, stats };
   if (stats?.isDirectory()) return { kind: "folder", fsPath, stats };
   return null;
+}
+
+/** A name in a folder as readdir gave it (bytes: it need not be UTF-8), and whether it is a symlink. */
+export interface FolderName {
+  name: Buffer;
+  symlink: boolean;
+}
+
+/**
+ * The names in a folder that a request could name: without `dotfiles`, none that starts with `.`.
+ * Listings and zips show exactly these; symlinks that lead out are judged per entry (`locateEntry`).
+ */
+export function readFolderNames(folder: Found, policy: Policy): FolderName[] {
+  const dirents = readdirSync(folder.fsPath, { withFileTypes: true, encoding: "buffer" });
+  const names: FolderName[] = [];
+  for (const dirent of dirents) {
+    const name = dirent.name as unknown as Buffer; // Node's types miss the Buffer overload's names
+    if (policy.dotfiles || name[0] !== DOT) names.push({ name, symlink: dirent.isSymbolicLink() });
+  }
+  return names;
+}
+
+/** An entry that exists but could not be stat'ed: a dangling link, a link loop, no permission. */
+const UNREADABLE = { kind: "unreadable" } as const;
+
+/**
+ * What a folder's entry names, judged as `locate` judges a request for it: a file or folder
+ * (through a link, by its real path, so `openFound` needs no link), another kind of file (FIFO,
+ * socket, device: listed, never opened), UNREADABLE, LEADS_OUT for a link out of the root, or
+ * null when the entry is gone since the folder was read. `folder` must come from `locate` or from
+ * this function, so its path holds no link unless links may be followed.
+ */
+export function locateEntry(folder: Found, entry: FolderName, policy: Policy): Found | { kind: "other"; stats: Stats } | typeof UNREADABLE | typeof LEADS_OUT | null {
+  let fsPath = joinBytes(folder.fsPath, [entry.name]);
+  if (entry.symlink && !policy.followSymlinks) {
+    const real = tryFs(() => realpathSync.native(fsPath, { encoding: "buffer" }));
+    if (real === undefined) return UNREADABLE;
+    if (!isInsideRoot(real, policy)) return LEADS_OUT;
+    fsPath = real;
+  }
+  let stats: Stats | undefined;
+  try {
+    // Without links, lstat: an entry swapped for a link since readdir must not be followed.
+    stats = entry.symlink || policy.followSymlinks ? statSync(fsPath, { throwIfNoEntry: false }) : lstatSync(fsPath, { throwIfNoEntry: false });
+  } catch {
+    return UNREADABLE;
+  }
+  if (stats === undefined) return entry.symlink ? UNREADABLE : null;
+  if (stats.isSymbolicLink()) return UNREADABLE; // became a link after readdir: judged on the next read
+  return classify(fsPath, stats) ?? { kind: "other", stats };
 }
 
 /** The file's identity: while all of it is unchanged, so are its bytes (see `RevalidatedCache`). */

@@ -31,9 +31,10 @@ export type Body =
   /**
    * Any other stream (a compressor, an event stream), of no length known in advance. `open` is
    * called once the connection is ours; a reply dropped before then calls `release` instead, which
-   * frees whatever `open` would have used (a descriptor, a subscription).
+   * frees whatever `open` would have used (a descriptor, a subscription). A stream that learns
+   * what it sent only as it goes (a zip's file count) tells the log with `annotate`.
    */
-  | { kind: "stream"; open: () => Readable; release: () => void };
+  | { kind: "stream"; open: (annotate: (note: string) => void) => Readable; release: () => void };
 
 /** Replies are never changed once made, so constant ones (error pages) are shared. */
 export interface Reply {
@@ -213,7 +214,7 @@ export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Repl
   return new Promise((resolve, reject) => {
     whenConnectionIsOurs(res, req.socket, (ours) => {
       if (!ours || res.destroyed) return resolve(release(body));
-      pipeline(body.kind === "file" ? new FileBodyStream(body.fd, body.pieces, progress) : counted(body.open(), progress), res, (error) => {
+      pipeline(body.kind === "file" ? new FileBodyStream(body.fd, body.pieces, progress) : counted(body.open((note) => (progress.note = note)), progress), res, (error) => {
         const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
         if (!error || clientLeft || error instanceof FileShrankError) resolve();
         else reject(error);
