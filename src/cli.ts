@@ -3,11 +3,13 @@
  * the request log, stop cleanly on Ctrl+C or SIGTERM.
  */
 import { readFileSync } from "node:fs";
+import { BlockList, isIP } from "node:net";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, styleText } from "node:util";
+import { parseCredentials, parseCredentialsList } from "./auth.js";
 import { openInBrowser } from "./open.js";
-import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type ServerOptions } from "./server.js";
+import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
 
 const DEFAULT_PORT = 8000;
 /** Without `--port`, a busy 8000 moves to the next free port up to 8020. */
@@ -33,6 +35,8 @@ Options:
       --open             open the server's URL in the default browser
       --no-compress      send every file as it is: no br/gzip on the fly, no .br/.gz sidecars
       --live             reload open pages when a file changes (stylesheets swap in place)
+      --auth USER:PASS   ask for this user-id and password (repeatable); or give them in
+                         SERVE_HERE_AUTH, one USER:PASS per line, out of sight of ps
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -42,6 +46,7 @@ Examples:
   serve-here site -p 3000         serve ./site on port 3000
   serve-here -b 127.0.0.1         only this machine may connect
   serve-here --live               edit files, and the browser shows each change
+  SERVE_HERE_AUTH=ann:s3cret serve-here   only who knows the password may read
 `;
 
 /** A mistake in how the command was called: exit status 2, like other Unix tools. */
@@ -59,8 +64,8 @@ interface CliPlan {
 
 type Parsed = { kind: "help" } | { kind: "version" } | { kind: "run"; plan: CliPlan };
 
-/** Turns argv into a plan, or throws UsageError. Touches nothing on disk or network. */
-export function parseCommandLine(argv: string[]): Parsed {
+/** Turns argv (and SERVE_HERE_AUTH from `env`) into a plan, or throws UsageError. Touches nothing on disk or network. */
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Parsed {
   let parsed;
   try {
     parsed = parseArgs({
@@ -83,6 +88,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         open: { type: "boolean" },
         "no-compress": { type: "boolean" },
         live: { type: "boolean" },
+        auth: { type: "string", multiple: true },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -105,6 +111,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   const port = values.port === undefined ? DEFAULT_PORT : parseInteger("--port", values.port, 0, 65535);
   const cacheSeconds = values.cache === undefined ? undefined : parseInteger("--cache", values.cache, 0, 2 ** 31 - 1);
   const headers = parseHeaderFlags(values.header ?? []);
+  const auth = parseAuth(values.auth ?? [], env.SERVE_HERE_AUTH);
 
   return {
     kind: "run",
@@ -128,6 +135,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         spa: values.spa ?? false,
         compress: !(values["no-compress"] ?? false),
         live: values.live ?? false,
+        auth,
       },
     },
   };
@@ -152,6 +160,44 @@ function parseHeaderFlags(flags: string[]): Record<string, string> {
     throw new UsageError(`--header: ${(error as Error).message}`);
   }
   return headers;
+}
+
+/**
+ * The users: `--auth` flags, or else SERVE_HERE_AUTH (one USER:PASSWORD per line). Flags win
+ * whole, never merged: a password exported in the shell long ago must not open a server that names
+ * its own users. Errors never repeat the text, which holds a password. undefined: no passwords.
+ */
+function parseAuth(flags: string[], fromEnv: string | undefined): Credentials[] | undefined {
+  if (flags.length > 0) {
+    const users = flags.map((flag, index) => {
+      try {
+        return parseCredentials(flag);
+      } catch (error) {
+        throw new UsageError(`--auth (number ${index + 1}) ${authMessage(error)}`);
+      }
+    });
+    return checkDistinct(users, "--auth");
+  }
+  if (fromEnv === undefined || fromEnv.trim() === "") return undefined;
+  try {
+    return checkDistinct(parseCredentialsList(fromEnv), "SERVE_HERE_AUTH");
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`SERVE_HERE_AUTH: ${authMessage(error)}`);
+  }
+}
+
+function authMessage(error: unknown): string {
+  return (error as Error).message.replace(/^auth: /, "");
+}
+
+function checkDistinct(users: Credentials[], source: string): Credentials[] {
+  const seen = new Set<string>();
+  for (const { user } of users) {
+    if (seen.has(user.normalize("NFC"))) throw new UsageError(`${source}: user "${user}" is given twice`);
+    seen.add(user.normalize("NFC"));
+  }
+  return users;
 }
 
 function readVersion(): string {
@@ -221,6 +267,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
   lines.push(`  Local:    ${started.url}`);
   for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
   if (plan.options.live) lines.push(`  Live reload: on`);
+  const users = plan.options.auth?.length ?? 0;
+  if (users > 0) lines.push(`  Password: required (${users} ${users === 1 ? "user" : "users"})`);
+  const inClear = clearTextWarning(plan.options);
+  if (inClear) lines.push(paint("yellow", inClear));
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
   if (plan.open) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));
@@ -235,6 +285,37 @@ export async function main(argv: string[]): Promise<number | undefined> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   return undefined;
+}
+
+/**
+ * What a flag sends across the network in clear text on plain HTTP, when the server listens beyond
+ * this machine. A flag that does so adds one line here.
+ */
+const IN_CLEAR: ReadonlyArray<readonly [flag: string, on: (options: ServerOptions) => boolean, what: string]> = [
+  ["--auth", (options) => (options.auth?.length ?? 0) > 0, "passwords"],
+];
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+/** True when only this machine can connect: the server is bound to a loopback address. */
+function boundToLoopback(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  if (host === "localhost") return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? "ipv4" : "ipv6");
+}
+
+/** The banner's warning, or null: passwords or files would cross the network unencrypted. */
+export function clearTextWarning(options: ServerOptions): string | null {
+  if (boundToLoopback(options.host)) return null;
+  const on = IN_CLEAR.filter(([, isOn]) => isOn(options));
+  if (on.length === 0) return null;
+  const flags = on.map(([flag]) => flag).join(" and ");
+  const what = [...on.map(([, , what]) => what), "files"].join(" and ");
+  return `  Warning: ${flags} on plain HTTP: ${what} cross the network in clear text, readable by anyone on the way.\n` +
+    `  For this machine only, use -b 127.0.0.1 (and an SSH tunnel from elsewhere); for others, a proxy with HTTPS.`;
 }
 
 function colourLogLine(entry: AccessLogEntry, paint: ReturnType<typeof makePainter>): string {

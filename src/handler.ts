@@ -1,7 +1,7 @@
 /**
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
- *   method → target → live reload's routes (live.ts) → segments (target.ts) →
+ *   who may ask: passwords (auth.ts) → method → target → live reload's routes (live.ts) → segments (target.ts) →
  *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
@@ -17,6 +17,7 @@ import { readyFile, varyFor, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
 import { findIndex, listingReply } from "./folders.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
+import { refusesAccess } from "./auth.js";
 import { clientAddress, defaultOnError } from "./log.js";
 import { isNavigation } from "./navigation.js";
 import { makePolicy, type Handler, type HandlerOptions, type Policy } from "./policy.js";
@@ -73,8 +74,10 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     try {
       const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
       if (reply === "next") return next!();
-      // With --live, the pages we generate (listings, error pages) get the script too, wherever made.
-      sendReply(req, res, policy.live ? policy.live.decoratePage(req, reply) : reply, policy, progress)?.catch(failed);
+      // With --live, the pages we generate (listings, error pages) get the script too, wherever made;
+      // not a refusal of access, whose script request would only be refused (and prompt) again.
+      const decorate = policy.live !== null && !refusesAccess(reply);
+      sendReply(req, res, decorate ? policy.live!.decoratePage(req, reply) : reply, policy, progress)?.catch(failed);
     } catch (error) {
       failed(error);
     }
@@ -88,6 +91,8 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  */
 function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
   const method = req.method ?? "";
+  const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req) : null;
+  if (refused) return refused;
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
     if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
@@ -275,6 +280,14 @@ function pageBody(chosen: Representation): Body {
   if (chosen.kind === "encoded") return chosen.body;
   const { meta, source } = chosen.file;
   return bodyFrom(source, [{ start: 0, end: meta.size - 1 }]);
+}
+
+/**
+ * A CORS preflight: browsers never send credentials with one (Fetch standard, CORS-preflight
+ * fetch), so asking for them would fail every cross-origin read. It reveals no file: only methods.
+ */
+function isCorsPreflight(req: IncomingMessage, policy: Policy): boolean {
+  return policy.cors && req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
 }
 
 /** `OPTIONS`: the methods, and with --cors what a preflight asks for. */
