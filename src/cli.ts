@@ -242,6 +242,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
     return 0;
   }
   const { plan } = parsed;
+  // Read once, then gone: child processes (the browser --open starts) must not inherit the passwords.
+  delete process.env.SERVE_HERE_AUTH;
 
   const rootStats = await stat(plan.root).catch(() => null);
   if (!rootStats) return fail(`${plan.root}: no such folder`, 1);

@@ -4,6 +4,8 @@
  * sockets, real files; the limiter's clock and many addresses go through the limiter's own API.
  */
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { test, type TestContext } from "node:test";
 import { BasicAuth, FailureLimiter, limiterKey, MAX_TRACKED_ADDRESSES, parseAuthorization } from "../src/auth.js";
 import { createHandler, type AccessLogEntry, type Credentials, type ServerOptions } from "../src/server.js";
@@ -394,6 +396,27 @@ test("in SERVE_HERE_AUTH only a line break separates users: a comma is part of t
   assert.equal((await request(cli.port, "/a.txt", { headers: as({ user: "ann", password: "a,bob:x" }) })).status, 200);
   assert.equal((await request(cli.port, "/a.txt", { headers: as({ user: "bob", password: "x" }) })).status, 401);
 });
+
+test("SERVE_HERE_AUTH is not passed on: the browser --open starts does not inherit the passwords", async (t) => {
+  const root = tempDir(t, TREE);
+  const bin = tempDir(t);
+  const record = path.join(tempDir(t), "environment");
+  writeFileSync(path.join(bin, "xdg-open"), `#!/bin/sh\nenv > '${record}.tmp' && mv '${record}.tmp' '${record}'\n`, { mode: 0o755 });
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "--open", "-q"], { env: { PATH: `${bin}:${process.env.PATH}`, SERVE_HERE_AUTH: "ann:pw-env-6120" } });
+  await eventually(() => readFileOrNull(record) !== null, "xdg-open was not run");
+  const environment = readFileOrNull(record)!;
+  assert.match(environment, /^PATH=/m, "the opener's environment was recorded");
+  assert.doesNotMatch(environment, /SERVE_HERE_AUTH|pw-env-6120/);
+  assert.equal((await request(cli.port, "/a.txt", { headers: as({ user: "ann", password: "pw-env-6120" }) })).status, 200);
+});
+
+function readFileOrNull(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+}
 
 test("an empty SERVE_HERE_AUTH means no passwords, as if unset", async (t) => {
   const root = tempDir(t, TREE);
