@@ -1,8 +1,8 @@
 /**
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
- *   who may ask: passwords (auth.ts) → method → target → live reload's routes (live.ts) → segments (target.ts) →
- *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
+ *   who may ask: passwords (auth.ts) → method → target → live reload's routes (live.ts) →
+ *   segments (target.ts) → file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
  *   ranges, of the file's own bytes only (ranges.ts) → Reply → the wire (reply.ts)
@@ -11,13 +11,13 @@
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { refusesAccess } from "./auth.js";
 import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { readyFile, varyFor, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
 import { findIndex, listingReply } from "./folders.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
-import { refusesAccess } from "./auth.js";
 import { clientAddress, defaultOnError } from "./log.js";
 import { isNavigation } from "./navigation.js";
 import { makePolicy, type Handler, type HandlerOptions, type Policy } from "./policy.js";
@@ -91,6 +91,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  */
 function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
   const method = req.method ?? "";
+  // Who may ask comes first: nothing below may answer, or reveal what exists, to a stranger.
   const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req) : null;
   if (refused) return refused;
   if (method !== "GET" && method !== "HEAD") {
