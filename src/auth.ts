@@ -6,7 +6,7 @@
  * address), or lets the request through. Passwords are never kept in the clear after start-up and
  * never logged: the log learns only which user-id was tried.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import crypto, { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { isIPv6 } from "node:net";
 import { clientAddress } from "./log.js";
@@ -109,8 +109,15 @@ export function parseAuthorization(header: string | undefined): Presented {
  * A user-id has no colon, so `user:password` names exactly one pair.
  */
 function digest(user: string, password: string): Buffer {
-  return createHash("sha256").update(`${user.normalize("NFC")}:${password.normalize("NFC")}`).digest();
+  return sha256(`${user.normalize("NFC")}:${password.normalize("NFC")}`);
 }
+
+/**
+ * One-shot `crypto.hash` (Node 20.12+) takes half the time of a `createHash` object, and this runs
+ * on every request; older Node 20 releases get the object.
+ */
+const sha256: (text: string) => Buffer =
+  typeof crypto.hash === "function" ? (text) => crypto.hash("sha256", text, "buffer") : (text) => crypto.createHash("sha256").update(text).digest();
 
 /** The access-log note names the user-id tried (escaped by the log), shortened: never a password. */
 const MAX_USER_IN_NOTE = 64;
