@@ -119,6 +119,32 @@ test("unicode is compared in NFC: é as one code point or as e plus an accent is
   assert.equal((await request(server.port, "/a.txt", { headers: as({ user: "ann", password: "cafe\u0301" }) })).status, 200);
 });
 
+test("a header once right is remembered, but only that exact value: a near miss is still checked and counted", async (t) => {
+  const server = await serveWithAuth(t);
+  const right = basic(ANN.user, ANN.password);
+  assert.equal((await request(server.port, "/a.txt", { headers: { Authorization: right } })).status, 200);
+  assert.equal((await request(server.port, "/a.txt", { headers: { Authorization: right } })).status, 200, "the remembered value");
+  const nearMiss = basic(ANN.user, `${ANN.password.slice(0, -1)}X`);
+  assert.equal((await request(server.port, "/a.txt", { headers: { Authorization: nearMiss } })).status, 401);
+  assert.equal(await server.noteOf(3), 'wrong credentials for "ann"');
+});
+
+test("the remembered right values are bounded: many spellings of one password never grow past 64", async (t) => {
+  const auth = new BasicAuth([ANN]);
+  // A bare server whose only step is the access check, so the BasicAuth's own count can be read.
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => res.writeHead(auth.check(req)?.status ?? 200).end());
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as { port: number }).port;
+  const token = basic(ANN.user, ANN.password).slice("Basic ".length);
+  for (let spaces = 1; spaces <= 100; spaces++) {
+    assert.equal((await request(port, "/", { headers: { Authorization: `Basic${" ".repeat(spaces)}${token}` } })).status, 200);
+    assert.ok(auth.rememberedCount <= 64, `${auth.rememberedCount} remembered after ${spaces} spellings`);
+  }
+  assert.ok(auth.rememberedCount > 0);
+});
+
 test("the scheme is case-insensitive: `basic` works", async (t) => {
   const server = await serveWithAuth(t);
   const res = await request(server.port, "/a.txt", { headers: { Authorization: basic(ANN.user, ANN.password).replace("Basic", "basic") } });
@@ -340,7 +366,7 @@ for (const [label, users] of BAD_USERS) {
   });
 }
 
-test("a BasicAuth keeps digests only: the password is nowhere in the object", () => {
+test("a BasicAuth made from options holds digests, not passwords", () => {
   const auth = new BasicAuth([ANN]);
   const seen = JSON.stringify(auth, (_key, value: unknown) => (Buffer.isBuffer(value) ? value.toString("latin1") : value));
   assert.doesNotMatch(seen, /correct horse/);
