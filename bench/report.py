@@ -12,7 +12,8 @@ import sys
 
 SUBJECT = "serve-here"
 # serve-here with another flag, same build: shown as a column, never counted as a peer.
-VARIANTS = {"serve-here-nc": "serve-here --no-compress"}
+VARIANTS = {"serve-here-nc": "serve-here --no-compress",
+            "serve-here-auth": "serve-here --auth, every request with the right Authorization"}
 NODE_PEERS = ["sirv", "serve", "http-server"]
 REFERENCE = "nginx"
 

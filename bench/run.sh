@@ -9,8 +9,9 @@
 # work is skipped, and a watchdog ends the whole script shortly after that.
 #
 # Knobs (env):
-#   SERVERS      subset, default "serve-here serve-here-nc nginx python sirv http-server serve"
-#                (serve-here-nc: serve-here --no-compress, measured on S1 S2 C1 only)
+#   SERVERS      subset, default "serve-here serve-here-nc serve-here-auth nginx python sirv http-server serve"
+#                (serve-here-nc: serve-here --no-compress; serve-here-auth: serve-here --auth, every request
+#                with the right Authorization; variants are measured on S1 S2 C1 only)
 #   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM"; add Z1 for folders as zip (bench/zip.sh, serve-here only)
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
@@ -41,7 +42,7 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
   exec timeout --foreground -k 60 $((MAX_SECONDS + 180)) bash "${BASH_SOURCE[0]}" "$@"
 fi
 
-SERVERS="${SERVERS:-serve-here serve-here-nc nginx python sirv http-server serve}"
+SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx python sirv http-server serve}"
 SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM}"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
@@ -70,6 +71,9 @@ PEERS_DIR="${PEERS_DIR:-$BENCH_DIR/.peers}"
 BUILD="${BUILD:-1}"
 ROOT="$BENCH_WORK/root"
 HOST=127.0.0.1
+# serve-here-auth asks for this user; every request to it (wrk and curl) sends the right credentials.
+BENCH_AUTH="bench:a long passphrase, with: a colon"
+BENCH_AUTHORIZATION="Authorization: Basic $(printf '%s' "$BENCH_AUTH" | base64 -w0)"
 
 STAMP="$(date -u +%Y-%m-%d-%H%M%S)"
 RESULTS_DIR="$BENCH_DIR/results"
@@ -224,6 +228,8 @@ server_argv() {
       SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet) ;;
     serve-here-nc)  # a variant: compression off (runs VARIANT_SCENARIOS only)
       SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet --no-compress) ;;
+    serve-here-auth)  # a variant: passwords on, every request authenticated (runs VARIANT_SCENARIOS only)
+      SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet --auth "$BENCH_AUTH") ;;
     nginx)
       [ -n "$NGINX_BIN" ] || { echo "nginx not installed" >&2; return 1; }
       SRV_ARGV=("$NGINX_BIN" -e "$NGX_DIR/error-$port.log" -p "$NGX_DIR/" -c "$(nginx_conf "$port")") ;;
@@ -250,6 +256,15 @@ server_argv() {
   esac
 }
 
+# Sets SRV_HEADERS to what every request to server $1 carries, as curl/wrk arguments: the credentials
+# for serve-here-auth, nothing for the others.
+server_headers() {
+  SRV_HEADERS=()
+  [ "$1" = serve-here-auth ] && SRV_HEADERS=(-H "$BENCH_AUTHORIZATION")
+  return 0
+}
+SRV_HEADERS=()
+
 # Starts the server in SRV_ARGV on port $2 (name $1); sets SRV_PID. Returns 1 on failure.
 start_server() {
   local name=$1 port=$2 deadline code
@@ -261,7 +276,7 @@ start_server() {
   STARTED_PIDS+=("$SRV_PID")
   deadline=$(( $(date +%s) + STARTUP_TIMEOUT ))
   while :; do
-    code=$(curl -s -o /dev/null --max-time 1 -w '%{http_code}' "http://$HOST:$port/small.html" 2>/dev/null)
+    code=$(curl -s "${SRV_HEADERS[@]}" -o /dev/null --max-time 1 -w '%{http_code}' "http://$HOST:$port/small.html" 2>/dev/null)
     [ "$code" = 200 ] && return 0
     alive "$SRV_PID" || { log "  $name exited during start (see $RAW/logs/$name.log)"; return 1; }
     [ "$(date +%s)" -lt "$deadline" ] || { log "  $name did not answer within ${STARTUP_TIMEOUT}s"; return 1; }
@@ -297,6 +312,7 @@ run_wrk() {  # $1 outfile $2 conns $3 secs $4 url [$5 header]
   # a generous per-request timeout: slow listings must count as slow, not as socket errors
   local args=(-t1 "-c$conns" "-d${secs}s" --latency --timeout 30s)
   [ -n "$h" ] && args+=(-H "$h")
+  args+=("${SRV_HEADERS[@]}")
   local fa fb sa sb t0 t1 TIMEFORMAT='%3U %3S %3R'
   fa=$(foreign_ticks); sa=$(server_ticks); t0=$(ns)
   { time timeout -k 2 $(( secs + 20 )) taskset -c "$LOAD_CPU" wrk "${args[@]}" "$url" > "$out" 2>&1 ; } 2> "$out.cpu"
@@ -328,7 +344,7 @@ scenario_url() {  # $1 scenario $2 port -> sets SC_URL SC_CONNS
   esac
 }
 
-is_variant() { [ "$1" = serve-here-nc ]; }
+is_variant() { [ "$1" = serve-here-nc ] || [ "$1" = serve-here-auth ]; }
 # The scenarios server $1 runs: all of SCENARIOS, or for a variant those of them in VARIANT_SCENARIOS.
 scenarios_for() {
   local sc out=""
@@ -342,22 +358,22 @@ run_scenario() {  # $1 server $2 port $3 scenario
   local name=$1 port=$2 sc=$3 header="" code h v i
   scenario_url "$sc" "$port"
   case $sc in
-    S4) code=$(curl -s -o "$RAW/logs/$name-listing.html" --max-time 30 -w '%{http_code}' "$SC_URL")
+    S4) code=$(curl -s "${SRV_HEADERS[@]}" -o "$RAW/logs/$name-listing.html" --max-time 30 -w '%{http_code}' "$SC_URL")
         if [ "$code" != 200 ] || ! grep -q 'plain-0000' "$RAW/logs/$name-listing.html"; then
           put "$name" S4_note "no listing (HTTP $code)"; log "  S4   $name: no listing (HTTP $code)"; return; fi
         put "$name" S4_bytes "$(stat -c %s "$RAW/logs/$name-listing.html")";;
     S5) # revalidate with the server's own validator: its ETag, else its Last-Modified
-        h=$(curl -s -D - -o /dev/null --max-time 10 "$SC_URL")
+        h=$(curl -s "${SRV_HEADERS[@]}" -D - -o /dev/null --max-time 10 "$SC_URL")
         v=$(echo "$h" | hdr etag)
         if [ -n "$v" ]; then header="If-None-Match: $v"
         else v=$(echo "$h" | hdr last-modified); [ -n "$v" ] && header="If-Modified-Since: $v"; fi
         if [ -z "$header" ]; then put "$name" S5_note "no ETag or Last-Modified"; log "  S5   $name: no validator"; return; fi
-        code=$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' -H "$header" "$SC_URL")
+        code=$(curl -s "${SRV_HEADERS[@]}" -o /dev/null --max-time 10 -w '%{http_code}' -H "$header" "$SC_URL")
         put "$name" S5_validator "${header%%:*}"; put "$name" S5_code "$code";;
-    S6) put "$name" S6_code "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$SC_URL")";;
+    S6) put "$name" S6_code "$(curl -s "${SRV_HEADERS[@]}" -o /dev/null --max-time 10 -w '%{http_code}' "$SC_URL")";;
     C1) # what this server sends a client that accepts br and gzip: its coding, and the body size
         header="Accept-Encoding: br, gzip"
-        h=$(curl -s -D - -o "$RAW/logs/$name-medium.js.body" --max-time 10 -H "$header" "$SC_URL")
+        h=$(curl -s "${SRV_HEADERS[@]}" -D - -o "$RAW/logs/$name-medium.js.body" --max-time 10 -H "$header" "$SC_URL")
         v=$(echo "$h" | hdr content-encoding)
         put "$name" C1_encoding "${v:-identity}"
         put "$name" C1_bytes "$(stat -c %s "$RAW/logs/$name-medium.js.body" 2>/dev/null)";;
@@ -396,7 +412,7 @@ settle() {  # $1 server $2 port $3 scenario just run
   t0=$(date +%s)
   while :; do
     alive "$CUR_SRV_SID" || return 0
-    code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://$HOST:$2/small.html")
+    code=$(curl -s "${SRV_HEADERS[@]}" -o /dev/null --max-time 2 -w '%{http_code}' "http://$HOST:$2/small.html")
     a=$(server_ticks); n0=$(ns); sleep 0.3; b=$(server_ticks); n1=$(ns)
     c=$(cores_used "$a" "$b" "$n0" "$n1")
     [ "$code" = 200 ] && awk -v c="${c:-0}" 'BEGIN{exit !(c < 0.2)}' && break
@@ -439,6 +455,7 @@ for name in $SERVERS; do
   echo "$name" >> "$RAW/servers.txt"
   if over_budget; then put "$name" note "skipped: MAX_SECONDS budget spent"; continue; fi
   server_argv "$name" "$port" 2> "$RAW/logs/$name.why" || { put "$name" note "not run: $(cat "$RAW/logs/$name.why")"; log "== $name: not run"; continue; }
+  server_headers "$name"
   log "== $name on :$port  (${SRV_ARGV[*]})"
   printf '%q ' "${SRV_ARGV[@]}" > "$RAW/logs/$name.cmd"
 

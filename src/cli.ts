@@ -3,13 +3,15 @@
  * the request log, stop cleanly on Ctrl+C or SIGTERM.
  */
 import { readFileSync } from "node:fs";
+import { BlockList, isIP } from "node:net";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, stripVTControlCharacters, styleText } from "node:util";
 import { ANY_HOST, isHostName } from "./access.js";
+import { parseCredentials, parseCredentialsList } from "./auth.js";
 import { addressLines, qrLines, qrUrl, type QrWhen } from "./banner.js";
 import { openInBrowser } from "./open.js";
-import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type ServerOptions } from "./server.js";
+import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
 
 const DEFAULT_PORT = 8000;
 /** Without `--port`, a busy 8000 moves to the next free port up to 8020. */
@@ -41,6 +43,8 @@ Options:
                          names and this machine's hostname, against DNS rebinding)
       --qr               print a QR code of the network URL, even when stdout is not a terminal
       --no-qr            print no QR code (default: one on a terminal, when the network can connect)
+      --auth USER:PASS   ask for this user-id and password (repeatable); or give them in
+                         SERVE_HERE_AUTH, one USER:PASS per line, out of sight of ps
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -50,6 +54,7 @@ Examples:
   serve-here site -p 3000         serve ./site on port 3000
   serve-here -b 127.0.0.1         only this machine may connect
   serve-here --live               edit files, and the browser shows each change
+  SERVE_HERE_AUTH=ann:s3cret serve-here   only who knows the password may read
 `;
 
 /** A mistake in how the command was called: exit status 2, like other Unix tools. */
@@ -69,8 +74,8 @@ interface CliPlan {
 
 type Parsed = { kind: "help" } | { kind: "version" } | { kind: "run"; plan: CliPlan };
 
-/** Turns argv into a plan, or throws UsageError. Touches nothing on disk or network. */
-export function parseCommandLine(argv: string[]): Parsed {
+/** Turns argv (and SERVE_HERE_AUTH from `env`) into a plan, or throws UsageError. Touches nothing on disk or network. */
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Parsed {
   let parsed;
   try {
     parsed = parseArgs({
@@ -96,6 +101,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         "allowed-host": { type: "string", multiple: true },
         qr: { type: "boolean" },
         "no-qr": { type: "boolean" },
+        auth: { type: "string", multiple: true },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -120,6 +126,7 @@ export function parseCommandLine(argv: string[]): Parsed {
   const headers = parseHeaderFlags(values.header ?? []);
   const allowedHosts = parseAllowedHosts(values["allowed-host"] ?? []);
   if (values.qr && values["no-qr"]) throw new UsageError("give --qr or --no-qr, not both");
+  const auth = parseAuth(values.auth ?? [], env.SERVE_HERE_AUTH);
 
   return {
     kind: "run",
@@ -145,6 +152,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         compress: !(values["no-compress"] ?? false),
         live: values.live ?? false,
         allowedHosts,
+        auth,
       },
     },
   };
@@ -179,6 +187,44 @@ function parseHeaderFlags(flags: string[]): Record<string, string> {
     throw new UsageError(`--header: ${(error as Error).message}`);
   }
   return headers;
+}
+
+/**
+ * The users: `--auth` flags, or else SERVE_HERE_AUTH (one USER:PASSWORD per line). Flags win
+ * whole, never merged: a password exported in the shell long ago must not open a server that names
+ * its own users. Errors never repeat the text, which holds a password. undefined: no passwords.
+ */
+function parseAuth(flags: string[], fromEnv: string | undefined): Credentials[] | undefined {
+  if (flags.length > 0) {
+    const users = flags.map((flag, index) => {
+      try {
+        return parseCredentials(flag);
+      } catch (error) {
+        throw new UsageError(`--auth (number ${index + 1}) ${authMessage(error)}`);
+      }
+    });
+    return checkDistinct(users, "--auth");
+  }
+  if (fromEnv === undefined || fromEnv.trim() === "") return undefined;
+  try {
+    return checkDistinct(parseCredentialsList(fromEnv), "SERVE_HERE_AUTH");
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`SERVE_HERE_AUTH: ${authMessage(error)}`);
+  }
+}
+
+function authMessage(error: unknown): string {
+  return (error as Error).message.replace(/^auth: /, "");
+}
+
+function checkDistinct(users: Credentials[], source: string): Credentials[] {
+  const seen = new Set<string>();
+  for (const { user } of users) {
+    if (seen.has(user.normalize("NFC"))) throw new UsageError(`${source}: user "${user}" is given twice`);
+    seen.add(user.normalize("NFC"));
+  }
+  return users;
 }
 
 function readVersion(): string {
@@ -232,6 +278,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
     return 0;
   }
   const { plan } = parsed;
+  // Read once, then gone: child processes (the browser --open starts) must not inherit the passwords.
+  delete process.env.SERVE_HERE_AUTH;
 
   const rootStats = await stat(plan.root).catch(() => null);
   if (!rootStats) return fail(`${plan.root}: no such folder`, 1);
@@ -261,6 +309,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const fits = plan.qr === "always" || !process.stdout.columns || code.every((line) => visibleWidth(line) <= process.stdout.columns);
   if (code.length > 0 && fits) lines.push("", ...code, "");
   if (plan.options.live) lines.push(`  Live reload: on`);
+  const users = plan.options.auth?.length ?? 0;
+  if (users > 0) lines.push(`  Password: required (${users} ${users === 1 ? "user" : "users"})`);
+  const inClear = clearTextWarning(plan.options);
+  if (inClear) lines.push(paint("yellow", inClear));
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
   if (plan.open) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));
@@ -275,6 +327,37 @@ export async function main(argv: string[]): Promise<number | undefined> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   return undefined;
+}
+
+/**
+ * What a flag sends across the network in clear text on plain HTTP, when the server listens beyond
+ * this machine. A flag that does so adds one line here.
+ */
+const IN_CLEAR: ReadonlyArray<readonly [flag: string, on: (options: ServerOptions) => boolean, what: string]> = [
+  ["--auth", (options) => (options.auth?.length ?? 0) > 0, "passwords"],
+];
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+/** True when only this machine can connect: the server is bound to a loopback address. */
+function boundToLoopback(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  if (host === "localhost") return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? "ipv4" : "ipv6");
+}
+
+/** The banner's warning, or null: passwords or files would cross the network unencrypted. */
+export function clearTextWarning(options: ServerOptions): string | null {
+  if (boundToLoopback(options.host)) return null;
+  const on = IN_CLEAR.filter(([, isOn]) => isOn(options));
+  if (on.length === 0) return null;
+  const flags = on.map(([flag]) => flag).join(" and ");
+  const what = [...on.map(([, , what]) => what), "files"].join(" and ");
+  return `  Warning: ${flags} on plain HTTP: ${what} cross the network in clear text, readable by anyone on the way.\n` +
+    `  For this machine only, use -b 127.0.0.1 (and an SSH tunnel from elsewhere); for others, a proxy with HTTPS.`;
 }
 
 function colourLogLine(entry: AccessLogEntry, paint: ReturnType<typeof makePainter>): string {

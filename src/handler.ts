@@ -1,8 +1,9 @@
 /**
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
- *   who may ask: the Host check (access.ts) → method → target → live reload's routes (live.ts) → segments (target.ts) →
- *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
+ *   who may ask: the Host check (access.ts), then passwords (auth.ts) → method → target →
+ *   live reload's routes (live.ts) → segments (target.ts) → file or folder (locate.ts) →
+ *   nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: zip (archive.ts), index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
  *   ranges, of the file's own bytes only (ranges.ts) → Reply → the wire (reply.ts)
@@ -13,6 +14,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { hostRefusal } from "./access.js";
 import { archiveReply, archiveRequested } from "./archive.js";
+import { refusesAccess } from "./auth.js";
 import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { readyFile, varyFor, type ReadyFile } from "./files.js";
@@ -75,8 +77,10 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     try {
       const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
       if (reply === "next") return next!();
-      // With --live, the pages we generate (listings, error pages) get the script too, wherever made.
-      sendReply(req, res, policy.live ? policy.live.decoratePage(req, reply) : reply, policy, progress)?.catch(failed);
+      // With --live, the pages we generate (listings, error pages) get the script too, wherever made;
+      // not a refusal of access, whose script request would only be refused (and prompt) again.
+      const decorate = policy.live !== null && !refusesAccess(reply);
+      sendReply(req, res, decorate ? policy.live!.decoratePage(req, reply) : reply, policy, progress)?.catch(failed);
     } catch (error) {
       failed(error);
     }
@@ -93,6 +97,9 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
   const refusal = hostRefusal(req, policy.hosts);
   if (refusal) return refusal;
   const method = req.method ?? "";
+  // Who may ask comes first: nothing below may answer, or reveal what exists, to a stranger.
+  const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req) : null;
+  if (refused) return refused;
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
     if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
@@ -282,6 +289,14 @@ function pageBody(chosen: Representation): Body {
   if (chosen.kind === "encoded") return chosen.body;
   const { meta, source } = chosen.file;
   return bodyFrom(source, [{ start: 0, end: meta.size - 1 }]);
+}
+
+/**
+ * A CORS preflight: browsers never send credentials with one (Fetch standard, CORS-preflight
+ * fetch), so asking for them would fail every cross-origin read. It reveals no file: only methods.
+ */
+function isCorsPreflight(req: IncomingMessage, policy: Policy): boolean {
+  return policy.cors && req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
 }
 
 /** `OPTIONS`: the methods, and with --cors what a preflight asks for. */

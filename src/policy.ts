@@ -6,6 +6,7 @@ import { realpathSync, statSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";
 import { makeHostRule, type HostRule } from "./access.js";
+import { BasicAuth, type Credentials } from "./auth.js";
 import type { AccessLogEntry } from "./log.js";
 import type { CompressedFile } from "./compress.js";
 import { RevalidatedCache, type CachedFile } from "./files.js";
@@ -60,6 +61,14 @@ export interface HandlerOptions {
    * Default: none.
    */
   networkOrigins?: () => readonly string[];
+  /**
+   * Passwords: every request must carry one of these users' credentials (HTTP Basic, RFC 7617),
+   * or gets 401. Ten wrong ones from one address within a minute, and that address gets 429 for a
+   * minute. CORS preflights (with `cors`) pass without, as browsers send them without credentials.
+   * Under Connect/Express, requests this handler would pass to `next()` must authenticate too.
+   * Default: none, anyone who can connect may read.
+   */
+  auth?: Credentials[];
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -106,6 +115,8 @@ export interface Policy extends EdgePolicy {
   networkOrigins: () => readonly string[];
   /** The listings' QR codes, as SVG, per URL (share.ts). */
   shareQrCodes: Map<string, string>;
+  /** Who may ask: the users and the wrong-password limiter; null without `auth`. */
+  auth: BasicAuth | null;
 }
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
@@ -148,6 +159,8 @@ export function makePolicy(options: HandlerOptions): Policy {
     hosts: makeHostRule(options.allowedHosts),
     networkOrigins: options.networkOrigins ?? (() => []),
     shareQrCodes: new Map(),
+    // An empty list is a mistake, not "no passwords": BasicAuth refuses it rather than serve openly.
+    auth: options.auth === undefined ? null : new BasicAuth(options.auth),
   };
   // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
   if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1");

@@ -17,6 +17,7 @@ export { createHandler } from "./handler.js";
 export { escapeControl, formatLogLine, type AccessLogEntry } from "./log.js";
 export { validateExtraHeaders, type Handler, type HandlerOptions } from "./policy.js";
 export { parseHttpDate } from "./conditional.js";
+export { type Credentials } from "./auth.js";
 export { parseRangeHeader, type ByteRange, type RangeRequest } from "./ranges.js";
 export { rankNetworkAddresses, type NetworkAddress } from "./network.js";
 

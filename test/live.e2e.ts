@@ -8,6 +8,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
+import type { AccessLogEntry } from "../src/server.js";
 import { serve, tempDir } from "./helpers.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -41,6 +42,24 @@ test("with --live, editing the HTML file reloads the page in Chromium", async (t
   await reloaded;
   assert.equal(await page.textContent("h1"), "second");
   assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), undefined, "a new page, not the old one");
+});
+
+test("with --auth, Chromium sends the password it was given for the page with the live script and event stream too", async (t) => {
+  const root = tempDir(t, { "index.html": "<!doctype html><html><head><title>v1</title></head><body><h1>first</h1></body></html>" });
+  const log: AccessLogEntry[] = [];
+  const server = await serve(t, { root, live: true, auth: [{ user: "ann", password: "pässword:1" }], onResponse: (entry) => log.push(entry) });
+  const browser = await launch();
+  t.after(() => browser.close());
+  // Playwright answers the first 401 as a person at the prompt would; after that it is Chromium's own cache.
+  const context = await browser.newContext({ httpCredentials: { username: "ann", password: "pässword:1" } });
+  const page = await context.newPage();
+  await openListening(page, server.url); // the event stream answered 200
+  const reloaded = page.waitForEvent("load", { timeout: 15_000 });
+  writeFileSync(path.join(root, "index.html"), "<!doctype html><html><head><title>v2</title></head><body><h1>second</h1></body></html>");
+  await reloaded;
+  assert.equal(await page.textContent("h1"), "second");
+  const refused = log.filter((entry) => entry.status === 401).map((entry) => entry.url);
+  assert.deepEqual(refused, ["/"], "only the first page load was asked for the password; the script and the stream carried it");
 });
 
 test("with --live, editing a stylesheet restyles the page without reloading it", async (t) => {
