@@ -13,6 +13,7 @@ import { Readable } from "node:stream";
 import { isHtml, readWhole, type FileMeta, type ReadyFile } from "./files.js";
 import { LIVE_CLIENT } from "./live-client.js";
 import { isNavigation } from "./navigation.js";
+import { isCrossSite } from "./origin.js";
 import type { Policy } from "./policy.js";
 import { errorPage, headerList, isGeneratedPage, releaseSource, type Reply } from "./reply.js";
 import type { TargetPath } from "./target.js";
@@ -130,7 +131,7 @@ export class LiveReload {
 
   /** `GET /__serve-here/events`: the event stream, for pages of this origin only. */
   eventsReply(req: IncomingMessage): Reply {
-    if (isCrossSite(req)) return { ...errorPage(403), note: "cross-site Origin on the live-reload event stream" };
+    if (isCrossSite(req)) return { ...errorPage(403), note: "cross-site Origin or Sec-Fetch-Site on the live-reload event stream" };
     return {
       status: 200,
       // no-store: a stream is never a thing to keep. X-Accel-Buffering: nginx in front must not buffer it.
@@ -231,18 +232,6 @@ class EventStream extends Readable {
     this.onGone();
     callback(error);
   }
-}
-
-/**
- * The `Origin` of a cross-site request: present and not this server's own. A page elsewhere has
- * no business learning which files change here. `https://` counts as own too: a TLS proxy in front.
- */
-function isCrossSite(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return false;
-  const host = req.headers.host?.toLowerCase();
-  const lower = origin.toLowerCase();
-  return host === undefined || (lower !== `http://${host}` && lower !== `https://${host}`);
 }
 
 const BOM_UTF16_LE = Buffer.from([0xff, 0xfe]);
