@@ -33,6 +33,11 @@ Options:
       --open             open the server's URL in the default browser
       --no-compress      send every file as it is: no br/gzip on the fly, no .br/.gz sidecars
       --live             reload open pages when a file changes (stylesheets swap in place)
+      --upload           accept uploads: PUT /dir/name, and an upload form in listings
+      --overwrite        with --upload: replace existing files (default: PUT is 409,
+                         a form's file lands as "name (1).ext")
+      --max-upload SIZE  with --upload: refuse bodies over SIZE bytes with 413
+                         (K, M, G for KiB, MiB, GiB; default: no limit)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -42,6 +47,8 @@ Examples:
   serve-here site -p 3000         serve ./site on port 3000
   serve-here -b 127.0.0.1         only this machine may connect
   serve-here --live               edit files, and the browser shows each change
+  serve-here --upload             let phones and colleagues drop files into this folder
+  curl -T photo.jpg http://HOST:8000/inbox/     upload one file (to a --upload server)
 `;
 
 /** A mistake in how the command was called: exit status 2, like other Unix tools. */
@@ -83,6 +90,9 @@ export function parseCommandLine(argv: string[]): Parsed {
         open: { type: "boolean" },
         "no-compress": { type: "boolean" },
         live: { type: "boolean" },
+        upload: { type: "boolean" },
+        overwrite: { type: "boolean" },
+        "max-upload": { type: "string" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -105,6 +115,9 @@ export function parseCommandLine(argv: string[]): Parsed {
   const port = values.port === undefined ? DEFAULT_PORT : parseInteger("--port", values.port, 0, 65535);
   const cacheSeconds = values.cache === undefined ? undefined : parseInteger("--cache", values.cache, 0, 2 ** 31 - 1);
   const headers = parseHeaderFlags(values.header ?? []);
+  if (!values.upload && values.overwrite) throw new UsageError("--overwrite needs --upload");
+  if (!values.upload && values["max-upload"] !== undefined) throw new UsageError("--max-upload needs --upload");
+  const maxUploadBytes = values["max-upload"] === undefined ? undefined : parseSize("--max-upload", values["max-upload"]);
 
   return {
     kind: "run",
@@ -128,6 +141,9 @@ export function parseCommandLine(argv: string[]): Parsed {
         spa: values.spa ?? false,
         compress: !(values["no-compress"] ?? false),
         live: values.live ?? false,
+        upload: values.upload ?? false,
+        overwrite: values.overwrite ?? false,
+        maxUploadBytes,
       },
     },
   };
@@ -136,6 +152,16 @@ export function parseCommandLine(argv: string[]): Parsed {
 function parseInteger(flag: string, text: string, min: number, max: number): number {
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${text}"`);
   return Number(text);
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** `500`, `64K`, `10M`, `2G`: bytes, or KiB, MiB, GiB. */
+function parseSize(flag: string, text: string): number {
+  const match = /^(\d+)([KMG]?)$/i.exec(text.trim());
+  const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`${flag} must be a size like 500, 64K, 10M or 2G (at least 1 byte), not "${text}"`);
+  return bytes;
 }
 
 /** `-H "Name: value"` flags into a header record, each checked the way Node would check it. */
@@ -221,6 +247,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   lines.push(`  Local:    ${started.url}`);
   for (const url of started.networkUrls) lines.push(`  Network:  ${url}`);
   if (plan.options.live) lines.push(`  Live reload: on`);
+  if (plan.options.upload) lines.push(`  Uploads: on (into ${displayRoot(plan.root)})${uploadDetails(plan.options)}`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
   if (plan.open) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));
@@ -235,6 +262,14 @@ export async function main(argv: string[]): Promise<number | undefined> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   return undefined;
+}
+
+/** `, replacing files, at most 10 MiB each` after the uploads line, as the flags say. */
+function uploadDetails(options: ServerOptions): string {
+  const details: string[] = [];
+  if (options.overwrite) details.push("replacing existing files");
+  if (options.maxUploadBytes !== undefined) details.push(`at most ${options.maxUploadBytes} bytes per request`);
+  return details.length === 0 ? "" : `, ${details.join(", ")}`;
 }
 
 function colourLogLine(entry: AccessLogEntry, paint: ReturnType<typeof makePainter>): string {

@@ -7,7 +7,7 @@ import { prepareNames, renderListing, renderRow, type ListedName } from "./listi
 import { isInsideRoot, joinBytes, locate, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
 import { htmlPage, type Reply } from "./reply.js";
-import { DOT, type TargetPath } from "./target.js";
+import { DOT, isUploadTemp, type TargetPath } from "./target.js";
 
 const INDEX_NAMES = [Buffer.from("index.html"), Buffer.from("index.htm")];
 
@@ -29,7 +29,7 @@ export interface FolderVersion {
 
 /**
  * A folder's names (as Buffers: they need not be UTF-8), from the cache or from readdir. Left out
- * is exactly what would not be served: dotfiles (symlinks leading out are judged per request).
+ * is exactly what would not be served: dotfiles, uploads in progress (symlinks leading out are judged per request).
  */
 function folderNames(found: Found, policy: Policy): FolderVersion["names"] {
   const cached = policy.folders.get(found.fsPath, found.stats);
@@ -37,7 +37,10 @@ function folderNames(found: Found, policy: Policy): FolderVersion["names"] {
   const statedAt = Date.now();
   const stats = statSync(found.fsPath); // the stat must come before the read, as for files
   const dirents = readdirSync(found.fsPath, { withFileTypes: true, encoding: "buffer" });
-  const shown = dirents.filter((dirent) => policy.dotfiles || (dirent.name as unknown as Buffer)[0] !== DOT);
+  const shown = dirents.filter((dirent) => {
+    const name = dirent.name as unknown as Buffer;
+    return (policy.dotfiles || name[0] !== DOT) && !isUploadTemp(name);
+  });
   const symlinks = new Set(shown.filter((dirent) => dirent.isSymbolicLink()).map((dirent) => dirent.name as unknown as Buffer));
   const names = prepareNames(shown.map((dirent) => dirent.name as unknown as Buffer)).map((listed) => ({ listed, symlink: symlinks.has(listed.name) }));
   policy.folders.put(found.fsPath, { stats, names }, statedAt);
@@ -74,5 +77,5 @@ function listingRows(found: Found, policy: Policy): Array<{ isFolder: boolean; h
 
 export function listingReply(target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
   const displayPath = "/" + target.segments.map((s) => s.toString("utf8") + "/").join("");
-  return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0));
+  return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0, policy.upload !== null));
 }

@@ -53,8 +53,14 @@ const LINGER_MS = 2_000;
 
 export async function startServer(options: ServerOptions = {}): Promise<StartedServer> {
   const handler = await createHandler(options);
+  // requestTimeout bounds the whole request, body included: a 2 GiB upload over a slow LAN would
+  // be cut at 30 s. With uploads it is off; the 10 s limit on the headers stays, and an upload's
+  // body has an idle timeout instead (upload.ts: 30 s without a byte cuts it, its temporary file
+  // removed), so a client may be slow but not silent. Nothing else in Node caps a body's size:
+  // --max-upload does that (maxRequestsPerSocket, unset, limits requests per connection only).
+  const requestTimeout = options.upload ? 0 : REQUEST_TIMEOUT_MS;
   const server = http.createServer(
-    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
+    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
     (req, res) => handler(req, res),
   );
   // Node closes a connection after a `Connection: close` request's answer with destroySoon();
@@ -63,9 +69,10 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
     socket.destroySoon = () => lingeringClose(socket);
   });
 
-  // The handler never reads a request body, so `Expect: 100-continue` gets the final answer at once
-  // (RFC 9110 §10.1.1). Node's automatic interim 100, for a pipelined request, can land after the
-  // final response's head, inside its body.
+  // `Expect: 100-continue` goes to the handler, which sends the 100 itself (reply.ts's
+  // sendContinue) only for an upload that passed every check that needs no body; every other
+  // request gets its final answer at once (RFC 9110 §10.1.1). Node's automatic interim 100, for a
+  // pipelined request, can land after the final response's head, inside its body.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => handler(req, res));
 
   // A malformed request never reaches the handler; answer it plainly instead of Node's silent close.
