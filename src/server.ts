@@ -81,6 +81,10 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (refused.has(socket)) return void (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && socket.destroy());
     if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy();
+    // The client stopped sending in the middle of a body being read (an upload): that request
+    // can never be answered, and no answer after it is owed. Destroying the socket ends the
+    // request with an error, which removes the upload's temporary file.
+    if (error.code === "HPE_INVALID_EOF_STATE" && bodyBeingRead(socket)) return void socket.destroy();
     refused.add(socket);
     const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
     lastWordOn(socket, status, {}, { client: clientAddress(socket as Socket), method: "-", url: "-", note: error.code ?? "malformed request" });
@@ -165,6 +169,12 @@ function lingeringClose(socket: Duplex): void {
   socket.resume();
   socket.once("end", () => socket.destroy());
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** True while the connection's current request still has body bytes to come (an upload being read). */
+function bodyBeingRead(socket: Duplex): boolean {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return current?.req !== undefined && !current.req.complete;
 }
 
 /** Runs `then` once every response owed on this connection has been written (at once if none). */

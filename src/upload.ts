@@ -191,8 +191,15 @@ async function storeFormFiles(req: IncomingMessage, folder: Extract<UploadFolder
   const body = guarded(req, upload.maxBytes);
   const storing: Array<Promise<Buffer>> = [];
   const writing = new Set<Readable>();
-  const stopEverything = (error: unknown) => body.destroy(error as Error);
+  // Both ends: the body may have arrived whole already, and then only the parser is still waiting.
+  const stopEverything = (error: unknown) => {
+    body.destroy(error as Error);
+    parser.destroy(error as Error);
+  };
   parser.on("file", (_field, stream, fileName) => {
+    // The parser also emits its own errors on the current part, even one already read whole: they
+    // reach us through the body's pipeline, so here they are only kept from being unhandled.
+    stream.on("error", () => {});
     // A file input left empty sends a part with no name and no bytes: nothing to store.
     if (fileName === "") return void stream.resume();
     const name = Buffer.from(lastSegment(fileName));
@@ -202,7 +209,9 @@ async function storeFormFiles(req: IncomingMessage, folder: Extract<UploadFolder
       return stopEverything(new UploadRefusal(400, `${problem} (form file name)`));
     }
     writing.add(stream);
-    const stored = storeFormFile(stream, folder, name, upload.overwrite).then(
+    // One after another, so that two files of one name in a form are numbered in the form's order.
+    const previous = storing.at(-1)?.catch(() => {}) ?? Promise.resolve();
+    const stored = previous.then(() => storeFormFile(stream, folder, name, upload.overwrite)).then(
       (storedName) => (writing.delete(stream), storedName),
       (error: unknown) => {
         writing.delete(stream);
@@ -288,6 +297,9 @@ function guarded(req: IncomingMessage, maxBytes: number | null): Transform {
   // the reply closes the connection instead (see `closingIfUnread`). A client that leaves mid-body
   // makes the request error ("aborted"), and that ends the guard too.
   req.on("error", (error) => guard.destroy(error));
+  req.on("close", () => {
+    if (!req.complete) guard.destroy(Object.assign(new Error("client left mid-body"), { code: "ECONNRESET" }));
+  });
   guard.on("error", () => req.unpipe(guard));
   req.pipe(guard);
   return guard;
