@@ -106,7 +106,8 @@ function declaredLength(req: IncomingMessage): number | null {
  * one just to throw it away is what the limit is there to avoid.
  */
 function closingIfUnread(req: IncomingMessage, reply: Reply): Reply {
-  return req.complete ? reply : withHeaders(reply, { Connection: "close" });
+  // HTTP/2 has no Connection header (node:http2 refuses one): there, an unread stream is reset instead.
+  return req.complete || req.httpVersionMajor >= 2 ? reply : withHeaders(reply, { Connection: "close" });
 }
 
 /** Codes a request's stream errors with when the client leaves mid-body. */
