@@ -80,6 +80,8 @@ ROWS = [
     ("C1 body bytes per response", "C1_bytes", 1, "lo", "int", "C1"),
     ("idle RSS, MiB", "idle_rss_kb", 1 / 1024, "lo", "sig", None),
     ("peak RSS under load (MEM), MiB", "MEM_hwm_kb", 1 / 1024, "lo", "sig", "MEM"),
+    (f"U1 {settings.get('UPLOAD_MIB', '?')} MiB PUT upload, MiB/s", "U1_mibs", 1, "hi", "sig", "U1"),
+    ("U1 peak RSS while uploading, MiB", "U1_hwm_kb", 1 / 1024, "lo", "sig", "U1"),
     (f"start-up to first answer, ms (median of {settings.get('START_ROUNDS', '?')})", "start_median_ms", 1, "lo", "sig", None),
 ]
 if settings.get("START_ROUNDS") == "0":

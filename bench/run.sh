@@ -12,12 +12,15 @@
 #   SERVERS      subset, default "serve-here serve-here-nc serve-here-auth nginx python sirv http-server serve"
 #                (serve-here-nc: serve-here --no-compress; serve-here-auth: serve-here --auth, every request
 #                with the right Authorization; variants are measured on S1 S2 C1 only)
-#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM"; add Z1 for folders as zip (bench/zip.sh, serve-here only)
+#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM U1" (U1: PUT uploads, serve-here --upload vs nginx WebDAV);
+#                add Z1 for folders as zip (bench/zip.sh, serve-here only)
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 (10)
 #   START_ROUNDS starts for the start-up median (10; 0 = skip)
 #   MEM_CONNS (1000) MEM_DOWNLOADS (8) MEM_SECONDS (DURATION) MEM_RATE (bytes/s per download; 64 MiB/MEM_SECONDS)
+#   UPLOAD_MIB   size of U1's file (1024)       UPLOAD_ROUNDS  uploads per server, median (ROUNDS)
+#   UPLOAD_TIMEOUT  curl --max-time per upload (120)
 #   MAX_SECONDS  global budget (900)              SERVER_CPU (0)  LOAD_CPU (1)  BASE_PORT (18400)
 #   QUIET_WAIT   max seconds to wait for other CPU load to drop before a scenario (10)
 #   QUIET_TOTAL  max seconds of such waiting per run (90)   QUIET_CORES  "quiet" threshold in cores (0.15)
@@ -43,10 +46,10 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
 fi
 
 SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx python sirv http-server serve}"
-SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM}"
+SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM U1}"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
-VARIANT_SCENARIOS="S1 S2 C1"
+VARIANT_SCENARIOS="S1 S2 C1"   # never MEM or U1
 DURATION="${DURATION:-4}"
 ROUNDS="${ROUNDS:-3}"
 WARMUP="${WARMUP:-1}"
@@ -58,6 +61,9 @@ MEM_CONNS="${MEM_CONNS:-1000}"
 MEM_DOWNLOADS="${MEM_DOWNLOADS:-8}"
 MEM_SECONDS="${MEM_SECONDS:-$DURATION}"
 MEM_RATE="${MEM_RATE:-0}"
+UPLOAD_MIB="${UPLOAD_MIB:-1024}"
+UPLOAD_ROUNDS="${UPLOAD_ROUNDS:-$ROUNDS}"
+UPLOAD_TIMEOUT="${UPLOAD_TIMEOUT:-120}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 BASE_PORT="${BASE_PORT:-18400}"
@@ -95,7 +101,7 @@ NODE_BIN="$(command -v node)" || die "node not found"
 PY_BIN="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)" || die "python3 not found"  # the real binary, not a pyenv shim
 NGINX_BIN="$(command -v nginx)"
 n_cpus=$(nproc)
-for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|Z1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, Z1)";; esac; done
+for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|U1|Z1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, Z1)";; esac; done
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
 [ "$SERVER_CPU" -lt "$n_cpus" ] && [ "$LOAD_CPU" -lt "$n_cpus" ] || die "need CPUs $SERVER_CPU and $LOAD_CPU; this machine has $n_cpus"
 # 1000 keep-alive connections need more descriptors than the usual soft limit of 1024
@@ -127,7 +133,7 @@ meta wrk "$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 meta python "$("$PY_BIN" -V 2>&1)"
 meta peers "serve $(pkg_version serve), http-server $(pkg_version http-server), sirv-cli $(pkg_version sirv-cli)"
 meta commit "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git -C "$REPO_DIR" status --porcelain -- src bin 2>/dev/null)" ] && echo ' (src/ or bin/ modified)')"
-meta settings "MAX_SECONDS=$MAX_SECONDS DURATION=${DURATION}s ROUNDS=$ROUNDS WARMUP=${WARMUP}s CONNS=$CONNS LARGE_CONNS=$LARGE_CONNS LIST_CONNS=$LIST_CONNS START_ROUNDS=$START_ROUNDS MEM_CONNS=$MEM_CONNS MEM_DOWNLOADS=$MEM_DOWNLOADS MEM_SECONDS=$MEM_SECONDS SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU"
+meta settings "MAX_SECONDS=$MAX_SECONDS DURATION=${DURATION}s ROUNDS=$ROUNDS WARMUP=${WARMUP}s CONNS=$CONNS LARGE_CONNS=$LARGE_CONNS LIST_CONNS=$LIST_CONNS START_ROUNDS=$START_ROUNDS MEM_CONNS=$MEM_CONNS MEM_DOWNLOADS=$MEM_DOWNLOADS MEM_SECONDS=$MEM_SECONDS UPLOAD_MIB=$UPLOAD_MIB UPLOAD_ROUNDS=$UPLOAD_ROUNDS SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU"
 meta scenarios "$SCENARIOS"
 meta servers "$SERVERS"
 meta quiet_cores "$QUIET_CORES"
@@ -154,6 +160,11 @@ trap 'log "interrupted"; exit 130' INT TERM
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
 port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 session_rss_kb() { ps -o rss= --sid "$1" 2>/dev/null | awk '{s+=$1} END{print s+0}'; }
+# The largest peak RSS (VmHWM) of a session's processes: the server itself, or nginx's one worker.
+session_hwm_kb() {
+  local p
+  for p in $(ps -o pid= --sid "$1" 2>/dev/null); do awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null; done | sort -n | tail -1
+}
 ns() { date +%s%N; }
 foreign_ticks() { "$PY_BIN" "$BENCH_DIR/cputicks.py" "$MY_SID" ${CUR_SRV_SID:-} 2>/dev/null | awk '{print $1}'; }
 server_ticks() { [ -n "${CUR_SRV_SID:-}" ] && "$PY_BIN" "$BENCH_DIR/cputicks.py" --only "$CUR_SRV_SID" 2>/dev/null | awk '{print $1}'; }
@@ -212,6 +223,13 @@ http {
     listen $HOST:$port;
     root $ROOT;
     autoindex on;
+    # U1: WebDAV PUT, as nginx would be set up to take uploads. The body goes to
+    # client_body_temp_path (above, on the same file system as ROOT), then is renamed into place.
+    location /uploads/ {
+      dav_methods PUT;
+      create_full_put_path on;
+      client_max_body_size 0;
+    }
   }
 }
 EOF
@@ -445,6 +463,49 @@ run_mem() {  # $1 server $2 port: fresh instance, MEM_CONNS keep-alive connectio
   CUR_SRV_SID=""
 }
 
+# U1: a fresh instance that accepts PUT (serve-here --upload, nginx's WebDAV location); UPLOAD_ROUNDS
+# uploads of one UPLOAD_MIB file with curl -T, each bounded by --max-time, each checked on disk and
+# removed. serve-here flushes every upload to disk (fsync) before it answers; nginx does not.
+run_upload() {  # $1 server $2 port
+  local name=$1 port=$2 i out code secs mibs="" src="$BENCH_WORK/upload-${UPLOAD_MIB}m.bin" dest="$ROOT/uploads"
+  case $name in
+    serve-here|nginx) ;;
+    *) put "$name" U1_note "takes no uploads"; return;;
+  esac
+  server_argv "$name" "$port" 2>/dev/null || return
+  [ "$name" = serve-here ] && SRV_ARGV+=(--upload)
+  if [ ! -f "$src" ] || [ "$(stat -c %s "$src")" != $((UPLOAD_MIB * 1024 * 1024)) ]; then
+    head -c $((UPLOAD_MIB * 1024 * 1024)) /dev/zero > "$src" || { put "$name" U1_note "could not make $src"; return; }
+  fi
+  rm -rf "$dest"; mkdir -p "$dest"
+  start_server "$name" "$port" || { put "$name" U1_note "failed to start"; return; }
+  CUR_SRV_SID=$SRV_PID
+  sleep 1
+  wait_quiet
+  for i in $(seq 1 "$UPLOAD_ROUNDS"); do
+    if over_budget; then put "$name" U1_note "cut short by MAX_SECONDS after $((i - 1)) uploads"; break; fi
+    out=$(taskset -c "$LOAD_CPU" curl -sS -o /dev/null --max-time "$UPLOAD_TIMEOUT" -T "$src" -w '%{http_code} %{time_total}' \
+          "http://$HOST:$port/uploads/u1-$i.bin" 2>> "$RAW/logs/$name-upload.err")
+    echo "$out" >> "$RAW/logs/$name-upload.txt"
+    code=${out%% *}; secs=${out##* }
+    case $code in
+      201|204) ;;
+      *) put "$name" U1_note "PUT answered HTTP ${code:-none} (upload $i; see raw logs/$name-upload.err)"; break;;
+    esac
+    if [ "$(stat -c %s "$dest/u1-$i.bin" 2>/dev/null)" != "$(stat -c %s "$src")" ]; then
+      put "$name" U1_note "upload $i: the stored file has the wrong size"; break
+    fi
+    mibs="$mibs $(awk -v m="$UPLOAD_MIB" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", m / s }')"
+    rm -f "$dest/u1-$i.bin"
+  done
+  put "$name" U1_mibs "$(echo "$mibs" | median)"
+  put "$name" U1_hwm_kb "$(session_hwm_kb "$SRV_PID")"
+  log "  U1   $name: MiB/s=$(echo "$mibs" | median) (each:$mibs) peak RSS ${R[$name,U1_hwm_kb]} KiB"
+  stop_session "$SRV_PID"
+  CUR_SRV_SID=""
+  rm -rf "$dest"
+}
+
 # ---------------------------------------------------------------- main loop
 [ -n "${EXTRA_CMD:-}" ] && case " $SERVERS " in *" ${EXTRA_NAME:-extra} "*) ;; *) SERVERS="$SERVERS ${EXTRA_NAME:-extra}";; esac
 log "# serve-here benchmark $STAMP: servers: $SERVERS; scenarios: $SCENARIOS"
@@ -483,7 +544,7 @@ for name in $SERVERS; do
   put "$name" idle_rss_kb "$(session_rss_kb "$SRV_PID")"
   log "  idle RSS ${R[$name,idle_rss_kb]} KiB"
   for sc in $(scenarios_for "$name"); do
-    [ "$sc" = MEM ] && continue
+    [ "$sc" = MEM ] || [ "$sc" = U1 ] && continue
     [ "$sc" = Z1 ] && continue  # after the loop, by bench/zip.sh
     if over_budget; then put "$name" "${sc}_note" "skipped: MAX_SECONDS budget spent"; continue; fi
     run_scenario "$name" "$port" "$sc"
@@ -502,6 +563,9 @@ for name in $SERVERS; do
 
   case " $(scenarios_for "$name") " in
     *" MEM "*) if over_budget; then put "$name" MEM_note "skipped: MAX_SECONDS budget spent"; else run_mem "$name" "$port"; fi;;
+  esac
+  case " $(scenarios_for "$name") " in
+    *" U1 "*) if over_budget; then put "$name" U1_note "skipped: MAX_SECONDS budget spent"; else run_upload "$name" "$port"; fi;;
   esac
 done
 

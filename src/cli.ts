@@ -45,6 +45,11 @@ Options:
       --no-qr            print no QR code (default: one on a terminal, when the network can connect)
       --auth USER:PASS   ask for this user-id and password (repeatable); or give them in
                          SERVE_HERE_AUTH, one USER:PASS per line, out of sight of ps
+      --upload           accept uploads: PUT /dir/name, and an upload form in listings
+      --overwrite        with --upload: replace existing files (default: PUT is 409,
+                         a form's file lands as "name (1).ext")
+      --max-upload SIZE  with --upload: refuse bodies over SIZE bytes with 413
+                         (K, M, G for KiB, MiB, GiB; default: no limit)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -55,6 +60,8 @@ Examples:
   serve-here -b 127.0.0.1         only this machine may connect
   serve-here --live               edit files, and the browser shows each change
   SERVE_HERE_AUTH=ann:s3cret serve-here   only who knows the password may read
+  serve-here --upload             let phones and colleagues drop files into this folder
+  curl -T photo.jpg http://HOST:8000/inbox/     upload one file (to a --upload server)
 `;
 
 /** A mistake in how the command was called: exit status 2, like other Unix tools. */
@@ -102,6 +109,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         qr: { type: "boolean" },
         "no-qr": { type: "boolean" },
         auth: { type: "string", multiple: true },
+        upload: { type: "boolean" },
+        overwrite: { type: "boolean" },
+        "max-upload": { type: "string" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -127,6 +137,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   const allowedHosts = parseAllowedHosts(values["allowed-host"] ?? []);
   if (values.qr && values["no-qr"]) throw new UsageError("give --qr or --no-qr, not both");
   const auth = parseAuth(values.auth ?? [], env.SERVE_HERE_AUTH);
+  if (!values.upload && values.overwrite) throw new UsageError("--overwrite needs --upload");
+  if (!values.upload && values["max-upload"] !== undefined) throw new UsageError("--max-upload needs --upload");
+  const maxUploadBytes = values["max-upload"] === undefined ? undefined : parseSize("--max-upload", values["max-upload"]);
 
   return {
     kind: "run",
@@ -153,6 +166,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         live: values.live ?? false,
         allowedHosts,
         auth,
+        upload: values.upload ?? false,
+        overwrite: values.overwrite ?? false,
+        maxUploadBytes,
       },
     },
   };
@@ -171,6 +187,16 @@ function parseAllowedHosts(names: string[]): "any" | string[] {
 function parseInteger(flag: string, text: string, min: number, max: number): number {
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${text}"`);
   return Number(text);
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** `500`, `64K`, `10M`, `2G`: bytes, or KiB, MiB, GiB. */
+function parseSize(flag: string, text: string): number {
+  const match = /^(\d+)([KMG]?)$/i.exec(text.trim());
+  const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`${flag} must be a size like 500, 64K, 10M or 2G (at least 1 byte), not "${text}"`);
+  return bytes;
 }
 
 /** `-H "Name: value"` flags into a header record, each checked the way Node would check it. */
@@ -313,6 +339,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (users > 0) lines.push(`  Password: required (${users} ${users === 1 ? "user" : "users"})`);
   const inClear = clearTextWarning(plan.options);
   if (inClear) lines.push(paint("yellow", inClear));
+  if (plan.options.upload) lines.push(`  Uploads: on (into ${displayRoot(plan.root)})${uploadDetails(plan.options)}`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
   if (plan.open) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));
@@ -358,6 +385,14 @@ export function clearTextWarning(options: ServerOptions): string | null {
   const what = [...on.map(([, , what]) => what), "files"].join(" and ");
   return `  Warning: ${flags} on plain HTTP: ${what} cross the network in clear text, readable by anyone on the way.\n` +
     `  For this machine only, use -b 127.0.0.1 (and an SSH tunnel from elsewhere); for others, a proxy with HTTPS.`;
+}
+
+/** `, replacing files, at most 10 MiB each` after the uploads line, as the flags say. */
+function uploadDetails(options: ServerOptions): string {
+  const details: string[] = [];
+  if (options.overwrite) details.push("replacing existing files");
+  if (options.maxUploadBytes !== undefined) details.push(`at most ${options.maxUploadBytes} bytes per request`);
+  return details.length === 0 ? "" : `, ${details.join(", ")}`;
 }
 
 function colourLogLine(entry: AccessLogEntry, paint: ReturnType<typeof makePainter>): string {

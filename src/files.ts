@@ -197,3 +197,26 @@ export function readWhole(fd: number, size: number): Buffer {
   }
   return length === size ? data : data.subarray(0, length);
 }
+
+/** FNV-1a, 32 bits: enough to tell one build's script from another's, without loading node:crypto. */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(36);
+}
+
+/**
+ * One of serve-here's own scripts (live reload's, the upload page's) as a file: its own ETag
+ * (`"<tag>-<length>-<hash>"`), `no-cache` so a new version is picked up at once.
+ */
+export function scriptFile(text: string, tag: string, policy: Policy): ReadyFile {
+  const data = Buffer.from(text);
+  const started = Date.now();
+  const etag = `"${tag}-${data.length.toString(36)}-${fnv1a(text)}"`;
+  const lastModified = new Date(started).toUTCString();
+  const common = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": "no-cache", "Accept-Ranges": "bytes" };
+  const contentType = "text/javascript; charset=utf-8";
+  const ok = { ...common, "Content-Type": contentType, "Content-Length": String(data.length) };
+  const meta: FileMeta = { size: data.length, etag, lastModified, mtimeSeconds: Math.floor(started / 1000), contentType, common, ok, okWire: headerList(ok, policy) };
+  return { meta, source: { kind: "memory", data } };
+}

@@ -31,7 +31,7 @@ export interface FolderVersion {
 
 /**
  * A folder's names (as Buffers: they need not be UTF-8), from the cache or from readdir. Left out
- * is exactly what would not be served: dotfiles (symlinks leading out are judged per request).
+ * is exactly what would not be served: dotfiles, uploads in progress (symlinks leading out are judged per request).
  */
 function folderNames(found: Found, policy: Policy): FolderVersion["names"] {
   const cached = policy.folders.get(found.fsPath, found.stats);
@@ -67,5 +67,5 @@ function listingRows(found: Found, policy: Policy): Array<{ isFolder: boolean; h
 export function listingReply(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
   const displayPath = "/" + target.segments.map((s) => s.toString("utf8") + "/").join("");
   const url = shareUrl(req, target.segments, policy);
-  return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0, { url, svg: shareQrSvg(url, policy) }));
+  return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0, { url, svg: shareQrSvg(url, policy) }, policy.upload !== null));
 }

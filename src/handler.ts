@@ -1,9 +1,10 @@
 /**
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
- *   who may ask: the Host check (access.ts), then passwords (auth.ts) → method → target →
- *   live reload's routes (live.ts) → segments (target.ts) → file or folder (locate.ts) →
- *   nothing there: clean URL or SPA fallback (fallbacks.ts) →
+ *   who may ask: the Host check (access.ts), then passwords (auth.ts) →
+ *   uploads, PUT and POST with --upload (upload.ts, its own steps) |
+ *   method → target → serve-here's own routes (live.ts, upload.ts) → segments (target.ts) →
+ *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: zip (archive.ts), index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
  *   ranges, of the file's own bytes only (ranges.ts) → Reply → the wire (reply.ts)
@@ -23,13 +24,14 @@ import { findIndex, listingReply } from "./folders.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
 import { clientAddress, defaultOnError } from "./log.js";
 import { isNavigation } from "./navigation.js";
-import { makePolicy, type Handler, type HandlerOptions, type Policy } from "./policy.js";
+import { makePolicy, READ_METHODS, type Handler, type HandlerOptions, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, releaseSource, sendReply, withHeaders, type Body, type Progress, type Reply } from "./reply.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, isGeneratedPage, PAGE_CSP, releaseSource, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply } from "./reply.js";
 import { folderLocation, resolveTargetPath, type TargetPath } from "./target.js";
+import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_PATH } from "./upload.js";
 
-/** The methods a static server answers; others get 405 (or, under Express, next()). */
-export const ALLOW = "GET, HEAD, OPTIONS";
+/** The methods a static server answers without uploads; others get 405 (or, under Express, next()). */
+export const ALLOW = READ_METHODS;
 
 /** Request targets seen recently, resolved: the same URL always resolves the same way. */
 const MAX_REMEMBERED_TARGETS = 1000;
@@ -75,17 +77,29 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       sendReply(req, res, errorPage(500), policy, progress);
     };
     try {
+      if (policy.upload && isUploadMethod(req.method)) {
+        // The one answer decided after reading a body: the upload is stored (or refused) first.
+        return void receiveUpload(req, policy, policy.upload, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch(failed), failed);
+      }
       const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
       if (reply === "next") return next!();
-      // With --live, the pages we generate (listings, error pages) get the script too, wherever made;
-      // not a refusal of access, whose script request would only be refused (and prompt) again.
-      const decorate = policy.live !== null && !refusesAccess(reply);
-      sendReply(req, res, decorate ? policy.live!.decoratePage(req, reply) : reply, policy, progress)?.catch(failed);
+      sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch(failed);
     } catch (error) {
       failed(error);
     }
   }
   return Object.assign(serveHere, { close: () => policy.live?.close() });
+}
+
+/**
+ * A page we generated (listing, error page), wherever made: with --live, a navigation gets the
+ * live script (not a refusal of access, whose script request would only be refused, and prompt,
+ * again); and its CSP is the policy's, which lets our scripts run when there are any.
+ */
+function finishedPage(req: IncomingMessage, reply: Reply, policy: Policy): Reply {
+  if (!isGeneratedPage(reply)) return reply;
+  const page = policy.live && !refusesAccess(reply) ? policy.live.decoratePage(req, reply) : reply;
+  return policy.pageCsp === PAGE_CSP ? page : withHeaders(page, { "Content-Security-Policy": policy.pageCsp });
 }
 
 /**
@@ -103,9 +117,10 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
     if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));
-    return emptyReply(405, { Allow: ALLOW });
+    return emptyReply(405, { Allow: policy.allow });
   }
   const target = resolveTarget(req.url ?? "/");
+  if (policy.upload && target.kind === "path" && isPath(target, UPLOAD_SCRIPT_PATH)) return fileReply(req, policy.upload.script, null, policy);
   const live = policy.live?.route(target);
   if (live === "script") return fileReply(req, policy.live!.script, null, policy);
   if (live === "events") return policy.live!.eventsReply(req);
@@ -299,11 +314,19 @@ function isCorsPreflight(req: IncomingMessage, policy: Policy): boolean {
   return policy.cors && req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
 }
 
-/** `OPTIONS`: the methods, and with --cors what a preflight asks for. */
+/** The target is exactly `path` (ASCII, no trailing slash), whatever its spelling. */
+function isPath(target: Extract<TargetPath, { kind: "path" }>, path: string): boolean {
+  return !target.slash && "/" + target.segments.map((s) => s.toString("latin1")).join("/") === path;
+}
+
+/**
+ * `OPTIONS`: the methods, and with --cors what a preflight asks for. Preflights are told the
+ * read methods only: writes from other origins are refused anyway (origin.ts).
+ */
 function optionsHeaders(req: IncomingMessage, policy: Policy): Record<string, string> {
-  const headers: Record<string, string> = { Allow: ALLOW };
+  const headers: Record<string, string> = { Allow: policy.allow };
   if (policy.cors && req.headers["access-control-request-method"] !== undefined) {
-    headers["Access-Control-Allow-Methods"] = ALLOW;
+    headers["Access-Control-Allow-Methods"] = READ_METHODS;
     const requested = req.headers["access-control-request-headers"];
     // Echo only a well-formed token list; anything else gets the headers a reader might send.
     headers["Access-Control-Allow-Headers"] = requested && /^[\w-]+(\s*,\s*[\w-]+)*$/.test(requested) ? requested : "Range, If-None-Match, If-Modified-Since, If-Match, If-Range";

@@ -112,6 +112,18 @@ tr.folder a { font-weight: 600; }
 .share svg { display: block; }
 .share figcaption { overflow-wrap: anywhere; margin-top: .25rem; }
 p.download { margin: -.5rem 0 1rem; font-size: .9rem; }
+form.upload { margin: 0 0 1rem; padding: .75rem; border: 2px dashed var(--line); border-radius: .5rem; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+form.upload.dragging { border-color: var(--link); background: var(--hover); }
+form.upload input[type=file] { max-width: 100%; }
+form.upload.scripted button { display: none; }
+form.upload .hint { color: var(--muted); font-size: .85rem; }
+.uploads { list-style: none; margin: 0; padding: 0; width: 100%; }
+.uploads:empty { display: none; }
+.uploads li { display: flex; flex-wrap: wrap; gap: .25rem .5rem; align-items: center; padding: .25rem 0; }
+.uploads .file-name { overflow-wrap: anywhere; flex: 1 1 10rem; }
+.uploads progress { flex: 1 1 8rem; max-width: 100%; }
+.uploads .status { color: var(--muted); font-size: .85rem; }
+.uploads .failed .status { color: #c00; }
 @media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } }
 `;
 
@@ -124,13 +136,27 @@ function renderShareBox(share: { url: string; svg: string }): string {
 }
 
 /**
+ * The upload area (with --upload): a plain multipart form that posts to this folder, so it works
+ * without script; `/__serve-here/upload.js` adds progress bars and drag-and-drop to it.
+ */
+const UPLOAD_FORM = `<form class="upload" method="post" enctype="multipart/form-data">
+<input type="file" name="file" multiple aria-label="Files to upload">
+<button type="submit">Upload</button>
+<span class="hint">or drop files on this page</span>
+<ul class="uploads" aria-live="polite"></ul>
+</form>
+<script type="module" src="/__serve-here/upload.js"></script>
+`;
+
+/**
  * Renders the listing page for `displayPath` (decoded, e.g. `/photos/2024/`) from rows made by
  * `renderRow`, each with whether it is a folder: folders come first, each group in the given order.
  * `share`: the page's URL for another device and its QR code as SVG, shown folded in a corner.
  * The "Download as zip" link is relative (`?download=zip`), so it names this folder wherever the
  * server is mounted (archive.ts answers it; listings and zips are on and off together).
+ * With `upload`, the upload form comes between the title and the table.
  */
-export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean, share?: { url: string; svg: string }): string {
+export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean, share?: { url: string; svg: string }, upload = false): string {
   const title = `Directory listing for ${escapeHtml(displayPath)}`;
   const parent = isRoot ? "" : `<tr class="folder parent"><td class="name"><a href="../">../</a></td><td class="size"></td><td class="modified"></td></tr>\n`;
   let folders = "";
@@ -151,7 +177,7 @@ export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolde
 <body>
 ${share ? renderShareBox(share) : ""}<h1>${title}</h1>
 <p class="download"><a href="?download=zip">Download as zip</a></p>
-<table>
+${upload ? UPLOAD_FORM : ""}<table>
 <thead><tr><th class="name">Name</th><th class="size">Size</th><th class="modified">Modified (UTC)</th></tr></thead>
 <tbody>
 ${parent}${folders}${files}</tbody>

@@ -10,9 +10,10 @@
  */
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import { isHtml, readWhole, type FileMeta, type ReadyFile } from "./files.js";
+import { isHtml, readWhole, scriptFile, type FileMeta, type ReadyFile } from "./files.js";
 import { LIVE_CLIENT } from "./live-client.js";
 import { isNavigation } from "./navigation.js";
+import { isCrossSite } from "./origin.js";
 import type { Policy } from "./policy.js";
 import { errorPage, headerList, isGeneratedPage, releaseSource, type Reply } from "./reply.js";
 import type { TargetPath } from "./target.js";
@@ -27,9 +28,6 @@ export const LIVE_SCRIPT_TAG = Buffer.from(`<script type="module" src="${LIVE_SC
 
 /** HTML files above this are sent untouched (and the log says so): rewriting means holding them whole. */
 export const MAX_INJECTED_BYTES = 16 * 1024 * 1024;
-
-/** Generated pages with live reload on may load its script and open its event stream, nothing else. */
-export const LIVE_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'";
 
 /** A burst of changes is told this long after it goes quiet… */
 const QUIET_MS = 40;
@@ -76,7 +74,7 @@ export class LiveReload {
     /** Poll instead of inotify: `SERVE_HERE_LIVE_POLL=1`, for tests and file systems without events. */
     private readonly forcePoll: boolean,
   ) {
-    this.script = scriptFile(policy);
+    this.script = scriptFile(LIVE_CLIENT, "live", policy);
   }
 
   /** Which live route `target` is; other `/__serve-here/` paths are ordinary paths. */
@@ -118,19 +116,19 @@ export class LiveReload {
   }
 
   /**
-   * A page serve-here generated (listing, error page) as a navigation gets the script too, and a
-   * CSP that lets it run and connect; any other reply passes untouched.
+   * A page serve-here generated (listing, error page) as a navigation gets the script too (the
+   * policy's `pageCsp` lets it run and connect); any other reply passes untouched.
    */
   decoratePage(req: IncomingMessage, reply: Reply): Reply {
     if (reply.body.kind !== "bytes" || !isGeneratedPage(reply) || !isNavigation(req)) return reply;
     const data = insertScriptTag(reply.body.data) ?? reply.body.data;
-    const headers = { ...reply.headers, "Content-Security-Policy": LIVE_PAGE_CSP, "Content-Length": String(data.length) };
+    const headers = { ...reply.headers, "Content-Length": String(data.length) };
     return { status: reply.status, note: reply.note, headers, body: { kind: "bytes", data } };
   }
 
   /** `GET /__serve-here/events`: the event stream, for pages of this origin only. */
   eventsReply(req: IncomingMessage): Reply {
-    if (isCrossSite(req)) return { ...errorPage(403), note: "cross-site Origin on the live-reload event stream" };
+    if (isCrossSite(req)) return { ...errorPage(403), note: "cross-site Origin or Sec-Fetch-Site on the live-reload event stream" };
     return {
       status: 200,
       // no-store: a stream is never a thing to keep. X-Accel-Buffering: nginx in front must not buffer it.
@@ -233,18 +231,6 @@ class EventStream extends Readable {
   }
 }
 
-/**
- * The `Origin` of a cross-site request: present and not this server's own. A page elsewhere has
- * no business learning which files change here. `https://` counts as own too: a TLS proxy in front.
- */
-function isCrossSite(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return false;
-  const host = req.headers.host?.toLowerCase();
-  const lower = origin.toLowerCase();
-  return host === undefined || (lower !== `http://${host}` && lower !== `https://${host}`);
-}
-
 const BOM_UTF16_LE = Buffer.from([0xff, 0xfe]);
 const BOM_UTF16_BE = Buffer.from([0xfe, 0xff]);
 
@@ -273,24 +259,4 @@ function injectedMeta(meta: FileMeta, size: number, policy: Policy): FileMeta {
   const common = { ...meta.common, ETag: etag, "Accept-Ranges": "none" };
   const ok = { ...common, "Content-Type": meta.contentType, "Content-Length": String(size) };
   return { ...meta, size, etag, common, ok, okWire: headerList(ok, policy) };
-}
-
-/** FNV-1a, 32 bits: enough to tell one build's script from another's, without loading node:crypto. */
-function fnv1a(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return (hash >>> 0).toString(36);
-}
-
-/** The client script as a file: its own ETag, `no-cache` so a new version is picked up at once. */
-function scriptFile(policy: Policy): ReadyFile {
-  const data = Buffer.from(LIVE_CLIENT);
-  const started = Date.now();
-  const etag = `"live-${data.length.toString(36)}-${fnv1a(LIVE_CLIENT)}"`;
-  const lastModified = new Date(started).toUTCString();
-  const common = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": "no-cache", "Accept-Ranges": "bytes" };
-  const contentType = "text/javascript; charset=utf-8";
-  const ok = { ...common, "Content-Type": contentType, "Content-Length": String(data.length) };
-  const meta: FileMeta = { size: data.length, etag, lastModified, mtimeSeconds: Math.floor(started / 1000), contentType, common, ok, okWire: headerList(ok, policy) };
-  return { meta, source: { kind: "memory", data } };
 }

@@ -2,11 +2,11 @@
  * From segments to a file or folder, confined to the root: the one place that joins paths, walks
  * symlinks and opens what a request may read. Every feature asks here what a path may name.
  */
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import type { Policy } from "./policy.js";
-import { DOT } from "./target.js";
+import { DOT, isUploadTemp } from "./target.js";
 
 //
 // Metadata calls (lstat, open, fstat, readdir) are made synchronously, as nginx and darkhttpd make
@@ -33,6 +33,10 @@ const STATUS_FOR_FS_ERROR: Readonly<Record<string, number>> = {
   EPERM: 403,
   EMFILE: 503,
   ENFILE: 503,
+  // Only writes (uploads) meet these.
+  EROFS: 403,
+  ENOSPC: 507,
+  EDQUOT: 507,
 };
 
 export function statusForError(error: unknown): number {
@@ -121,7 +125,8 @@ export function readFolderNames(folder: Found, policy: Policy): FolderName[] {
   const names: FolderName[] = [];
   for (const dirent of dirents) {
     const name = dirent.name as unknown as Buffer; // Node's types miss the Buffer overload's names
-    if (policy.dotfiles || name[0] !== DOT) names.push({ name, symlink: dirent.isSymbolicLink() });
+    // An upload in progress is never shown, whatever --dotfiles says (upload.ts).
+    if ((policy.dotfiles || name[0] !== DOT) && !isUploadTemp(name)) names.push({ name, symlink: dirent.isSymbolicLink() });
   }
   return names;
 }
@@ -184,6 +189,54 @@ export function openFound(found: Found, policy: Policy): { fd: number; stats: St
     closeSync(fd);
     throw error;
   }
+}
+
+/** A folder an upload may put files in, found by the same confinement as reads; or why not. */
+export type UploadFolder = { kind: "folder"; fsPath: Buffer } | { kind: "refuse"; status: 403 | 404 | 409; reason: string };
+
+/**
+ * The folder a write goes into, judged component by component from the root down as `locate`
+ * judges reads: a symlink may be crossed only if it lands inside the root (or with
+ * `followSymlinks`), and every component must be a folder. With `create`, missing folders are
+ * made (default mode), each checked the same way as it appears. Throws fs errors (EACCES…).
+ * The path returned is real (links resolved), so what is checked here is where files land.
+ */
+export function locateUploadFolder(segments: readonly Buffer[], policy: Policy, create: boolean): UploadFolder {
+  let current = policy.rootReal;
+  for (const segment of segments) {
+    const next = joinBytes(current, [segment]);
+    let stats = lstatSync(next, { throwIfNoEntry: false });
+    if (stats === undefined) {
+      if (!create) return { kind: "refuse", status: 404, reason: "no such folder to upload into" };
+      makeFolder(next);
+      stats = lstatSync(next);
+    }
+    if (stats.isSymbolicLink()) {
+      const real = tryFs(() => realpathSync.native(next, { encoding: "buffer" }));
+      if (real === undefined) return { kind: "refuse", status: 409, reason: "a dangling symlink is in the upload path" };
+      if (!policy.followSymlinks && !isInsideRoot(real, policy)) return { kind: "refuse", status: 403, reason: "upload folder is a symlink that leads out of the root" };
+      current = real;
+      stats = statSync(real);
+    } else {
+      current = next;
+    }
+    if (!stats.isDirectory()) return { kind: "refuse", status: 409, reason: "a file is in the upload path" };
+  }
+  return { kind: "folder", fsPath: current };
+}
+
+/** mkdir that lets another request make the same folder first. */
+function makeFolder(fsPath: Buffer): void {
+  try {
+    mkdirSync(fsPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+}
+
+/** The path of `name` in a folder `locateUploadFolder` gave: the one join uploads make. */
+export function pathInFolder(folder: Extract<UploadFolder, { kind: "folder" }>, name: Buffer): Buffer {
+  return joinBytes(folder.fsPath, [name]);
 }
 
 /** The result of a file-system call, or undefined when it failed (for best-effort details). */

@@ -13,7 +13,8 @@ import { RevalidatedCache, type CachedFile } from "./files.js";
 import type { FolderVersion } from "./folders.js";
 import { LiveReload } from "./live.js";
 import { SEPARATOR } from "./locate.js";
-import type { EdgePolicy } from "./reply.js";
+import { PAGE_CSP, type EdgePolicy } from "./reply.js";
+import { makeUploadPolicy, type UploadPolicy } from "./upload.js";
 
 /** What `createHandler` needs to know. Every field has a safe default. */
 export interface HandlerOptions {
@@ -69,6 +70,20 @@ export interface HandlerOptions {
    * Default: none, anyone who can connect may read.
    */
   auth?: Credentials[];
+  /**
+   * Accept uploads: `PUT /dir/name` stores the body as `dir/name` (missing folders are made),
+   * `POST /dir/` with `multipart/form-data` stores each file of the form in `dir/`, and listings
+   * get an upload form (`/__serve-here/upload.js` adds progress and drag-and-drop). Writes from
+   * pages of other sites are refused. Default: false: PUT and POST answer 405.
+   */
+  upload?: boolean;
+  /**
+   * With `upload`: an upload may replace an existing file (atomically, by rename). Default: false:
+   * a PUT onto an existing name is 409, and a form's file lands as `name (1).ext`.
+   */
+  overwrite?: boolean;
+  /** With `upload`: the most bytes one request body may carry; more is 413. Default: no limit. */
+  maxUploadBytes?: number;
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -117,7 +132,28 @@ export interface Policy extends EdgePolicy {
   shareQrCodes: Map<string, string>;
   /** Who may ask: the users and the wrong-password limiter; null without `auth`. */
   auth: BasicAuth | null;
+  /** Uploads: null without `upload`. */
+  upload: UploadPolicy | null;
+  /** The methods answered, for `Allow`: PUT and POST only with uploads. */
+  allow: string;
+  /** The CSP of the pages serve-here makes (listings, error pages): see `pageCspFor`. */
+  pageCsp: string;
 }
+
+/** Generated pages that may run serve-here's own scripts (live reload's, uploads'), and talk to this origin only. */
+export const SCRIPTED_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'";
+
+/**
+ * The one decision on what generated pages may run: nothing at all (`PAGE_CSP`), unless live
+ * reload or uploads put a script of ours in them; even then only scripts from this origin, which
+ * talk to this origin only.
+ */
+export function pageCspFor(options: Pick<HandlerOptions, "live" | "upload">): string {
+  return options.live || options.upload ? SCRIPTED_PAGE_CSP : PAGE_CSP;
+}
+
+/** The methods a static server answers; others get 405 (or, under Express, next()). */
+export const READ_METHODS = "GET, HEAD, OPTIONS";
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
 const FORBIDDEN_EXTRA_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "content-range", "trailer"]);
@@ -132,8 +168,11 @@ export function validateExtraHeaders(headers: Record<string, string>): Array<[st
   });
 }
 
-/** Decides everything the options decide, once. Throws when the root is not a folder. */
+/** Decides everything the options decide, once. Throws when the root is not a folder, or on options that need `upload` without it. */
 export function makePolicy(options: HandlerOptions): Policy {
+  if (!options.upload && (options.overwrite || options.maxUploadBytes !== undefined)) throw new TypeError("overwrite and maxUploadBytes need upload: true");
+  const maxUploadBytes = options.maxUploadBytes;
+  if (maxUploadBytes !== undefined && !(Number.isSafeInteger(maxUploadBytes) && maxUploadBytes >= 0)) throw new TypeError("maxUploadBytes must be a whole number of bytes");
   const rootReal = realpathSync.native(path.resolve(options.root ?? "."), { encoding: "buffer" });
   if (!statSync(rootReal).isDirectory()) throw Object.assign(new Error("root is not a folder"), { code: "ENOTDIR" });
   const cors = options.cors ?? false;
@@ -161,7 +200,11 @@ export function makePolicy(options: HandlerOptions): Policy {
     shareQrCodes: new Map(),
     // An empty list is a mistake, not "no passwords": BasicAuth refuses it rather than serve openly.
     auth: options.auth === undefined ? null : new BasicAuth(options.auth),
+    upload: null,
+    allow: options.upload ? `${READ_METHODS}, PUT, POST` : READ_METHODS,
+    pageCsp: pageCspFor(options),
   };
+  if (options.upload) policy.upload = makeUploadPolicy(options.overwrite ?? false, maxUploadBytes ?? null, policy);
   // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
   if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1");
   return policy;

@@ -52,7 +52,7 @@ export const EMPTY: Body = { kind: "empty" };
 /** Generated pages carry no script and load nothing; inline CSS is all they need. */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'";
 
-/** A page `htmlPage` made (a listing, an error page), as opposed to a file: known by its CSP. */
+/** A page `htmlPage` made (a listing, an error page), as opposed to a file: known by its CSP (before `pageCsp` replaces it). */
 export function isGeneratedPage(reply: Reply): boolean {
   return reply.headers["Content-Security-Policy"] === PAGE_CSP;
 }
@@ -112,6 +112,16 @@ export function releaseSource(source: FileSource): void {
   if (source.kind === "descriptor") close(source.fd, () => {});
 }
 
+
+/**
+ * `100 Continue` (RFC 9110 §10.1.1), for a request whose body is about to be read, when it asked
+ * for one and nothing final has been sent. `writeContinue` exists on HTTP/1's responses and on
+ * node:http2's compatibility ones alike; on a pipelined response Node queues it in order.
+ */
+export function sendContinue(req: IncomingMessage, res: ServerResponse): void {
+  if (res.headersSent || res.destroyed) return;
+  if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
+}
 
 /** Thrown mid-body when the file holds fewer bytes than we promised in Content-Length. */
 class FileShrankError extends Error {

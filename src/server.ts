@@ -71,8 +71,14 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   // QR code of the network URL instead, which a phone can use. A caller's own getter wins.
   let network: NetworkUrl[] = [];
   const handler = await createHandler({ networkOrigins: () => network.map((n) => n.url.slice(0, -1)), ...options });
+  // requestTimeout bounds the whole request, body included: a 2 GiB upload over a slow LAN would
+  // be cut at 30 s. With uploads it is off; the 10 s limit on the headers stays, and an upload's
+  // body has an idle timeout instead (upload.ts: 30 s without a byte cuts it, its temporary file
+  // removed), so a client may be slow but not silent. Nothing else in Node caps a body's size:
+  // --max-upload does that (maxRequestsPerSocket, unset, limits requests per connection only).
+  const requestTimeout = options.upload ? 0 : REQUEST_TIMEOUT_MS;
   const server = http.createServer(
-    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
+    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
     (req, res) => handler(req, res),
   );
   // Node closes a connection after a `Connection: close` request's answer with destroySoon();
@@ -81,9 +87,10 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
     socket.destroySoon = () => lingeringClose(socket);
   });
 
-  // The handler never reads a request body, so `Expect: 100-continue` gets the final answer at once
-  // (RFC 9110 §10.1.1). Node's automatic interim 100, for a pipelined request, can land after the
-  // final response's head, inside its body.
+  // `Expect: 100-continue` goes to the handler, which sends the 100 itself (reply.ts's
+  // sendContinue) only for an upload that passed every check that needs no body; every other
+  // request gets its final answer at once (RFC 9110 §10.1.1). Node's automatic interim 100, for a
+  // pipelined request, can land after the final response's head, inside its body.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => handler(req, res));
 
   // A malformed request never reaches the handler; answer it plainly instead of Node's silent close.
@@ -92,6 +99,10 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (refused.has(socket)) return void (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && socket.destroy());
     if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy();
+    // The client stopped sending in the middle of a body being read (an upload): that request
+    // can never be answered, and no answer after it is owed. Destroying the socket ends the
+    // request with an error, which removes the upload's temporary file.
+    if (error.code === "HPE_INVALID_EOF_STATE" && bodyBeingRead(socket)) return void socket.destroy();
     refused.add(socket);
     const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
     lastWordOn(socket, status, {}, { client: clientAddress(socket as Socket), method: "-", url: "-", note: error.code ?? "malformed request" });
@@ -179,6 +190,12 @@ function lingeringClose(socket: Duplex): void {
   socket.resume();
   socket.once("end", () => socket.destroy());
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** True while the connection's current request still has body bytes to come (an upload being read). */
+function bodyBeingRead(socket: Duplex): boolean {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return current?.req !== undefined && !current.req.complete;
 }
 
 /** Runs `then` once every response owed on this connection has been written (at once if none). */

@@ -26,22 +26,23 @@ export const DOT = 0x2e;
 const WELL_KNOWN = Buffer.from(".well-known");
 
 /**
+ * Uploads stream into a hidden file with this prefix beside their final name (see `upload.ts`).
+ * Such a file is never read, listed or written as a name, even with --dotfiles: it may be partial.
+ */
+export const UPLOAD_TEMP_PREFIX = Buffer.from(".serve-here-upload-");
+
+export function isUploadTemp(name: Buffer): boolean {
+  return name.length >= UPLOAD_TEMP_PREFIX.length && name.compare(UPLOAD_TEMP_PREFIX, 0, UPLOAD_TEMP_PREFIX.length, 0, UPLOAD_TEMP_PREFIX.length) === 0;
+}
+
+/**
  * Turns a raw request target into segments below the root, following `send`'s prologue: decode
  * once, reject NUL, reject every `..`, then apply the dotfile policy to what remains.
  */
 export function resolveTargetPath(rawTarget: string, dotfiles: boolean): TargetPath {
-  // Absolute-form (`GET http://host/x HTTP/1.1`, RFC 9112 §3.2.2): keep only the path and query.
-  let target = rawTarget;
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
-  if (scheme) {
-    target = target.slice(scheme[0].length);
-    if (!target.startsWith("/")) target = "/" + target; // an empty path is "/" (RFC 3986 §6.2.3)
-  }
-  if (!target.startsWith("/")) return { kind: "refuse", status: 400, reason: "target is not a path" };
-
-  const queryAt = target.search(/[?#]/);
-  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
-  const query = queryAt === -1 || target[queryAt] === "#" ? "" : target.slice(queryAt).split("#")[0]!;
+  const split = splitTarget(rawTarget);
+  if (split === null) return { kind: "refuse", status: 400, reason: "target is not a path" };
+  const { rawPath, query } = split;
 
   const bytes = percentDecode(rawPath);
   if (bytes === null) return { kind: "refuse", status: 400, reason: "malformed percent-encoding" };
@@ -57,12 +58,90 @@ export function resolveTargetPath(rawTarget: string, dotfiles: boolean): TargetP
     if (segment[0] === DOT && !dotfiles && !(segments.length === 0 && segment.equals(WELL_KNOWN))) {
       return { kind: "refuse", status: 404, reason: "dotfile hidden; --dotfiles serves it" };
     }
+    if (isUploadTemp(segment)) return { kind: "refuse", status: 404, reason: "an upload in progress is never served" };
     segments.push(segment);
   }
   // `/dir/`, `/dir/.` and `/dir/%2e` all name the folder itself (RFC 3986 §5.2.4).
   const last = bytes.subarray(bytes.lastIndexOf(SLASH) + 1);
   const slash = last.length === 0 || (last.length === 1 && last[0] === DOT);
   return { kind: "path", segments, slash, query, utf8: isUtf8(bytes) };
+}
+
+/** The raw path and query of a target in origin-form or absolute-form; null for anything else. */
+function splitTarget(rawTarget: string): { rawPath: string; query: string } | null {
+  // Absolute-form (`GET http://host/x HTTP/1.1`, RFC 9112 §3.2.2): keep only the path and query.
+  let target = rawTarget;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (scheme) {
+    target = target.slice(scheme[0].length);
+    if (!target.startsWith("/")) target = "/" + target; // an empty path is "/" (RFC 3986 §6.2.3)
+  }
+  if (!target.startsWith("/")) return null;
+  const queryAt = target.search(/[?#]/);
+  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+  const query = queryAt === -1 || target[queryAt] === "#" ? "" : target.slice(queryAt).split("#")[0]!;
+  return { rawPath, query };
+}
+
+/** Where a write goes: the folder's segments and, for `PUT`, the file's name; or why not. */
+export type WriteTarget =
+  | { kind: "write"; folder: readonly Buffer[]; name: Buffer | null }
+  | { kind: "refuse"; status: 400; reason: string };
+
+/** The most bytes a name may have: what ext4, XFS, APFS and NTFS (in UTF-16 units) allow. */
+export const MAX_NAME_BYTES = 255;
+
+/**
+ * Turns a `PUT` or `POST` target into a folder and a name, refusing instead of normalising: a
+ * write lands exactly where its target says, or nowhere. Every segment, raw or percent-decoded,
+ * must be a name `nameProblem` accepts (so no `.`, `..`, empty segment, `/` from `%2F`, `\`, NUL
+ * or control character). A trailing `/` names a folder (`name` null), as `POST /dir/` does.
+ */
+export function resolveWriteTarget(rawTarget: string, dotfiles: boolean): WriteTarget {
+  const split = splitTarget(rawTarget);
+  if (split === null) return { kind: "refuse", status: 400, reason: "target is not a path" };
+  const rawSegments = split.rawPath.slice(1).split("/");
+  const slash = rawSegments.at(-1) === "";
+  if (slash) rawSegments.pop();
+  const segments: Buffer[] = [];
+  for (const raw of rawSegments) {
+    const segment = percentDecode(raw);
+    if (segment === null) return { kind: "refuse", status: 400, reason: "malformed percent-encoding" };
+    const problem = nameProblem(segment, dotfiles);
+    if (problem !== null) return { kind: "refuse", status: 400, reason: `${problem} in upload path` };
+    segments.push(segment);
+  }
+  if (segments[0]?.toString("latin1") === RESERVED_PREFIX) return { kind: "refuse", status: 400, reason: "/__serve-here/ is serve-here's own" };
+  if (slash) return { kind: "write", folder: segments, name: null };
+  const name = segments.pop();
+  if (name === undefined) return { kind: "write", folder: [], name: null }; // `/` itself
+  return { kind: "write", folder: segments, name };
+}
+
+/** Live reload's and the upload script's routes live here; nothing may be written under it. */
+const RESERVED_PREFIX = "__serve-here";
+
+/**
+ * Why `name` may not be written as one file or folder name, or null when it may: empty, `.`,
+ * `..`, over 255 bytes, not UTF-8, holding `/`, `\`, NUL or a control character (C0, DEL, C1),
+ * a dotfile without --dotfiles, or an upload's temporary name. On every system we run on, each of
+ * these is a name that is refused, means something else, or fools a person reading a listing.
+ */
+export function nameProblem(name: Buffer, dotfiles: boolean): string | null {
+  if (name.length === 0) return "empty name";
+  if (name.length > MAX_NAME_BYTES) return `name over ${MAX_NAME_BYTES} bytes`;
+  if (name[0] === DOT && (name.length === 1 || isDotDot(name))) return "dot segment";
+  if (!isUtf8(name)) return "name is not UTF-8";
+  if (name.includes(SLASH) || name.includes(BACKSLASH)) return "slash or backslash in name";
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name.toString("utf8"))) return "control character in name";
+  if (isUploadTemp(name)) return "name reserved for uploads in progress";
+  if (name[0] === DOT && !dotfiles) return "dotfile; --dotfiles allows it";
+  return null;
+}
+
+/** A file name from a multipart part, which may carry a path (`../../x`, `C:\\x\\y`): its last segment. */
+export function lastSegment(name: string): string {
+  return name.slice(Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\")) + 1);
 }
 
 /** Percent-decodes a raw path into bytes; null when an escape is malformed. */

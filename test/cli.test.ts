@@ -66,7 +66,7 @@ async function occupiedPort(t: TestContext): Promise<number> {
 // --help and --version
 // ---------------------------------------------------------------------------------------------
 
-const ALL_FLAGS = ["--port", "--bind", "--host", "--directory", "--dotfiles", "--follow-symlinks", "--no-listing", "--cors", "--header", "--cache", "--no-compress", "--auth", "--quiet", "--help", "--version"];
+const ALL_FLAGS = ["--port", "--bind", "--host", "--directory", "--dotfiles", "--follow-symlinks", "--no-listing", "--cors", "--header", "--cache", "--no-compress", "--auth", "--quiet", "--help", "--version", "--upload", "--overwrite", "--max-upload"];
 
 for (const flag of ["--help", "-h"]) {
   test(`${flag} prints usage naming every flag and exits 0`, async () => {

@@ -1,0 +1,28 @@
+/**
+ * Whether a request comes from a page of another site. One decision, used wherever a request could
+ * do harm on a visitor's behalf: live reload's event stream (which files change here) and uploads
+ * (a page elsewhere must not drop files onto this machine through a visitor's browser).
+ */
+import type { IncomingMessage } from "node:http";
+
+/**
+ * True when the browser says the request is cross-site: `Sec-Fetch-Site: cross-site`, or an
+ * `Origin` that is present and is not this request's own (its `Host`, over http or https: a TLS
+ * proxy in front still counts as own). `Origin: null` (a sandboxed or file:// page) is cross-site.
+ * No `Origin` at all is a client that is not a browser page (curl), or a same-origin GET.
+ */
+export function isCrossSite(req: IncomingMessage): boolean {
+  if (headerValue(req, "sec-fetch-site")?.toLowerCase() === "cross-site") return true;
+  const origin = headerValue(req, "origin");
+  if (origin === undefined) return false;
+  // HTTP/2 carries the host as `:authority`; node:http2's compatibility API shows both.
+  const host = (headerValue(req, "host") ?? headerValue(req, ":authority"))?.toLowerCase();
+  const lower = origin.toLowerCase();
+  return host === undefined || (lower !== `http://${host}` && lower !== `https://${host}`);
+}
+
+/** A header as one string, or undefined; a repeated one is joined, so it never matches a single origin. */
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}

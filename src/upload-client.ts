@@ -1,0 +1,118 @@
+/**
+ * The script the listing's upload form loads with --upload, served as `/__serve-here/upload.js`.
+ *
+ * A string here for the same reason as `live-client.ts`: tsc puts it in `dist/` with the rest, so
+ * the package, the tests and the server see the same bytes. Plain JS, no dependency.
+ *
+ * Without it the form still works (a plain multipart POST, answered with 303 back to the folder).
+ * With it: files chosen or dropped anywhere on the page upload at once, two at a time, each with
+ * its own progress bar (XMLHttpRequest: fetch() cannot report upload progress); when the last one
+ * is done, the listing's rows are fetched again and swapped in, and the log under the form stays.
+ */
+export const UPLOAD_CLIENT: string = `// serve-here uploads: see https://www.npmjs.com/package/serve-here
+const form = document.querySelector("form.upload");
+const input = form && form.querySelector("input[type=file]");
+const log = form && form.querySelector(".uploads");
+const AT_ONCE = 2;
+let waiting = [];
+let running = 0;
+
+const refreshListing = async () => {
+  try {
+    const res = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
+    const page = new DOMParser().parseFromString(await res.text(), "text/html");
+    const fresh = page.querySelector("tbody");
+    const old = document.querySelector("tbody");
+    if (fresh && old) old.replaceWith(document.adoptNode(fresh));
+  } catch {
+    location.reload();
+  }
+};
+
+const finished = () => {
+  running--;
+  next();
+  if (running === 0 && waiting.length === 0) refreshListing();
+};
+
+const send = ({ file, item, bar, status }) => {
+  running++;
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", location.pathname);
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.upload.onprogress = (event) => {
+    if (event.lengthComputable) bar.value = event.loaded / event.total;
+  };
+  xhr.onload = () => {
+    if (xhr.status === 201) {
+      bar.value = 1;
+      let stored = file.name;
+      try { stored = decodeURIComponent(JSON.parse(xhr.responseText)[0].split("/").pop()); } catch {}
+      status.textContent = stored === file.name ? "done" : "done, as " + stored;
+      item.className = "done";
+    } else {
+      status.textContent = "failed: " + xhr.status + " " + xhr.statusText;
+      item.className = "failed";
+    }
+    finished();
+  };
+  xhr.onerror = () => {
+    status.textContent = "failed: connection lost";
+    item.className = "failed";
+    finished();
+  };
+  const data = new FormData();
+  data.append("file", file, file.name);
+  xhr.send(data);
+};
+
+const next = () => {
+  while (running < AT_ONCE && waiting.length > 0) send(waiting.shift());
+};
+
+const upload = (files) => {
+  for (const file of files) {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "file-name";
+    name.textContent = file.name;
+    const bar = document.createElement("progress");
+    bar.max = 1;
+    bar.value = 0;
+    const status = document.createElement("span");
+    status.className = "status";
+    item.append(name, bar, status);
+    log.append(item);
+    waiting.push({ file, item, bar, status });
+  }
+  next();
+};
+
+if (form && input && log) {
+  form.classList.add("scripted");
+  input.addEventListener("change", () => {
+    upload([...input.files]);
+    input.value = "";
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    upload([...input.files]);
+    input.value = "";
+  });
+  const hasFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  document.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    form.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (event.relatedTarget === null) form.classList.remove("dragging");
+  });
+  document.addEventListener("drop", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    form.classList.remove("dragging");
+    upload([...event.dataTransfer.files]);
+  });
+}
+`;
