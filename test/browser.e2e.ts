@@ -4,13 +4,12 @@
  * `npm run test:browser` (CI installs Chromium first); the chromium path can be set with CHROMIUM.
  */
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { chromium, type Browser } from "playwright-core";
+import { launchChromium } from "./chromium.js";
 import { decodeQr, serve, tempDir } from "./helpers.js";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const ODD_NAMES = [
   "hello world.txt",
@@ -27,13 +26,6 @@ const ODD_NAMES = [
   "emoji 🎉.txt",
 ];
 
-async function launch(): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}
 
 test("every link in a listing of awkward names opens the right file in Chromium", async (t) => {
   const root = tempDir(t, { "odd folder #1": { "inside.txt": "inside the odd folder" } });
@@ -41,7 +33,7 @@ test("every link in a listing of awkward names opens the right file in Chromium"
   // Linux allows names that are not UTF-8; the link must carry the raw bytes.
   writeFileSync(Buffer.concat([Buffer.from(root + "/"), Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0xe9, 0x2e, 0x74, 0x78, 0x74])]), "latin-1 name");
   const server = await serve(t, { root });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
 
@@ -73,7 +65,7 @@ test("every link in a listing of awkward names opens the right file in Chromium"
 test("a folder link without its slash is redirected, so the page's relative links work", async (t) => {
   const root = tempDir(t, { site: { "index.html": '<link rel="stylesheet" href="style.css"><h1>Site</h1>', "style.css": "h1 { color: rgb(1, 2, 3); }" } });
   const server = await serve(t, { root });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   await page.goto(`${server.url}site`);
@@ -85,7 +77,7 @@ test("the listing fits a phone screen without horizontal scrolling", async (t) =
   const long = "a-very-long-file-name-without-any-spaces-that-would-push-the-table-sideways-on-a-phone.txt";
   const root = tempDir(t, { [long]: "x", "short.txt": "y" });
   const server = await serve(t, { root });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
   await page.goto(server.url);
@@ -100,7 +92,7 @@ test("a clean-URL route loads its page, and the page's relative links work", asy
     css: { "site.css": "h1 { color: rgb(4, 5, 6); }" },
   });
   const server = await serve(t, { root });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   await page.goto(server.url);
@@ -115,7 +107,7 @@ test("with spa, a deep link loads the app shell, while a missing script stays a 
     "app.js": "document.querySelector('h1').textContent = 'route ' + location.pathname;",
   });
   const server = await serve(t, { root, spa: true });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   const statuses = new Map<string, number>();
@@ -135,7 +127,7 @@ test("compressed responses decode in the browser: the page, its stylesheet and i
     "app.js": `window.appRan = true;\n/* ${filler("code")} */`,
   });
   const server = await serve(t, { root });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   const encodings = new Map<string, string | undefined>();
@@ -150,7 +142,7 @@ test("compressed responses decode in the browser: the page, its stylesheet and i
 test("the listing's QR code, unfolded in Chromium, decodes to the page's URL, in light and in dark mode", async (t) => {
   const root = tempDir(t, { "sub dir": { "a.txt": "a" } });
   const server = await serve(t, { root });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   for (const colorScheme of ["light", "dark"] as const) {
     const page = await browser.newPage({ colorScheme });
@@ -168,7 +160,7 @@ test("the listing's QR code, unfolded in Chromium, decodes to the page's URL, in
 test("on a phone screen the folded share box does not push the listing sideways", async (t) => {
   const root = tempDir(t, { "a.txt": "x" });
   const server = await serve(t, { root });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
   await page.goto(server.url);

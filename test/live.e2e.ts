@@ -4,22 +4,15 @@
  * server makes the page reconnect and reload. Run by `npm run test:browser`.
  */
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import type { AccessLogEntry } from "../src/server.js";
+import { launchChromium } from "./chromium.js";
 import { serve, tempDir } from "./helpers.js";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-async function launch(): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}
 
 /** Opens `url` and waits until the page's event stream is open (the server then watches). */
 async function openListening(page: Page, url: string): Promise<void> {
@@ -31,7 +24,7 @@ async function openListening(page: Page, url: string): Promise<void> {
 test("with --live, editing the HTML file reloads the page in Chromium", async (t) => {
   const root = tempDir(t, { "index.html": "<!doctype html><html><head><title>v1</title></head><body><h1>first</h1></body></html>" });
   const server = await serve(t, { root, live: true });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   await openListening(page, server.url);
@@ -48,7 +41,7 @@ test("with --auth, Chromium sends the password it was given for the page with th
   const root = tempDir(t, { "index.html": "<!doctype html><html><head><title>v1</title></head><body><h1>first</h1></body></html>" });
   const log: AccessLogEntry[] = [];
   const server = await serve(t, { root, live: true, auth: [{ user: "ann", password: "pässword:1" }], onResponse: (entry) => log.push(entry) });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   // Playwright answers the first 401 as a person at the prompt would; after that it is Chromium's own cache.
   const context = await browser.newContext({ httpCredentials: { username: "ann", password: "pässword:1" } });
@@ -68,7 +61,7 @@ test("with --live, editing a stylesheet restyles the page without reloading it",
     css: { "site.css": "h1 { color: rgb(1, 2, 3); }" },
   });
   const server = await serve(t, { root, live: true });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   await openListening(page, server.url);
@@ -89,7 +82,7 @@ test("with --live, editing a stylesheet restyles the page without reloading it",
 test("with --live, a restarted server makes the page reconnect and reload", async (t) => {
   const root = tempDir(t, { "index.html": "<!doctype html><html><head><title>t</title></head><body><h1>page</h1></body></html>" });
   const first = await serve(t, { root, live: true });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   const errors: string[] = [];

@@ -4,21 +4,14 @@
  * same on a 390 px phone screen, without horizontal scrolling. Run by `npm run test:browser`.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { launchChromium } from "./chromium.js";
 import { serve, tempDir } from "./helpers.js";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-async function launch(): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}
 
 const FILES = [
   { name: "first photo.jpg", mimeType: "image/jpeg", buffer: Buffer.alloc(300 * 1024, 1) },
@@ -52,7 +45,7 @@ async function uploadThroughThePage(page: Page, root: string): Promise<void> {
 test("two files picked in the listing's form upload with a progress bar each, and the listing refreshes to show both", async (t) => {
   const root = tempDir(t, { "existing.txt": "x" });
   const server = await serve(t, { root, upload: true });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   await page.goto(server.url);
@@ -65,7 +58,7 @@ test("on a 390 px phone screen the upload form fits without horizontal scrolling
   const long = "a-very-long-file-name-without-any-spaces-that-would-push-the-page-sideways-on-a-phone.txt";
   const root = tempDir(t, { [long]: "x" });
   const server = await serve(t, { root, upload: true });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
   await page.goto(server.url);
@@ -77,7 +70,7 @@ test("on a 390 px phone screen the upload form fits without horizontal scrolling
 test("without script, the form posts the files and the browser comes back to the listing (303)", async (t) => {
   const root = tempDir(t);
   const server = await serve(t, { root, upload: true });
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();

@@ -8,16 +8,14 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.js";
 import { serve, tempDir } from "./helpers.js";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 test("clicking a listing's Download as zip saves folder.zip, which unzips to the folder's files", async (t) => {
   const root = tempDir(t, { "Fotos 日本": { "café.txt": "au lait", nested: { "deep.txt": "deep" }, "empty": {} } });
   const server = await serve(t, { root });
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
