@@ -90,8 +90,6 @@ export interface HandlerOptions {
   onError?: (error: unknown, req: IncomingMessage) => void;
 }
 
-
-
 export type Handler = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void) & {
   /**
    * Ends live reload's open event streams and stops its watcher (a no-op without `live`), so a

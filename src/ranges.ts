@@ -68,7 +68,6 @@ function coalesce(ranges: ByteRange[]): ByteRange[] {
   return merged;
 }
 
-
 /** `multipart/byteranges` (§14.6), its Content-Length counted exactly before a byte is read. */
 export function multipartReply(source: FileSource, ranges: readonly ByteRange[], meta: FileMeta): Reply {
   // The boundary need only be absent from the parts; 24 random hex digits see to that.

@@ -112,7 +112,6 @@ export function releaseSource(source: FileSource): void {
   if (source.kind === "descriptor") close(source.fd, () => {});
 }
 
-
 /**
  * `100 Continue` (RFC 9110 §10.1.1), for a request whose body is about to be read, when it asked
  * for one and nothing final has been sent. `writeContinue` exists on HTTP/1's responses and on
