@@ -27,8 +27,8 @@ import { isNavigation } from "./navigation.js";
 import { makePolicy, READ_METHODS, type Handler, type HandlerOptions, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
 import { bodyFrom, EMPTY, emptyReply, errorPage, isGeneratedPage, PAGE_CSP, releaseSource, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply } from "./reply.js";
-import { folderLocation, resolveTargetPath, type TargetPath } from "./target.js";
-import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_PATH } from "./upload.js";
+import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
+import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME } from "./upload.js";
 
 /** The methods a static server answers without uploads; others get 405 (or, under Express, next()). */
 export const ALLOW = READ_METHODS;
@@ -120,7 +120,7 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
     return emptyReply(405, { Allow: policy.allow });
   }
   const target = resolveTarget(req.url ?? "/");
-  if (policy.upload && target.kind === "path" && isPath(target, UPLOAD_SCRIPT_PATH)) return fileReply(req, policy.upload.script, null, policy);
+  if (policy.upload && reservedName(target) === UPLOAD_SCRIPT_NAME) return fileReply(req, policy.upload.script, null, policy);
   const live = policy.live?.route(target);
   if (live === "script") return fileReply(req, policy.live!.script, null, policy);
   if (live === "events") return policy.live!.eventsReply(req);
@@ -312,11 +312,6 @@ function pageBody(chosen: Representation): Body {
  */
 function isCorsPreflight(req: IncomingMessage, policy: Policy): boolean {
   return policy.cors && req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
-}
-
-/** The target is exactly `path` (ASCII, no trailing slash), whatever its spelling. */
-function isPath(target: Extract<TargetPath, { kind: "path" }>, path: string): boolean {
-  return !target.slash && "/" + target.segments.map((s) => s.toString("latin1")).join("/") === path;
 }
 
 /**

@@ -16,12 +16,10 @@ import { isNavigation } from "./navigation.js";
 import { isCrossSite } from "./origin.js";
 import type { Policy } from "./policy.js";
 import { errorPage, headerList, isGeneratedPage, releaseSource, type Reply } from "./reply.js";
-import type { TargetPath } from "./target.js";
+import { RESERVED_PREFIX, reservedName, type TargetPath } from "./target.js";
 import { watchTree, type TreeWatcher } from "./watch.js";
 
-export const LIVE_PREFIX = "__serve-here";
-export const LIVE_SCRIPT_PATH = `/${LIVE_PREFIX}/live.js`;
-export const LIVE_EVENTS_PATH = `/${LIVE_PREFIX}/events`;
+export const LIVE_SCRIPT_PATH = `/${RESERVED_PREFIX}/live.js`;
 
 /** What the pages get, once each. */
 export const LIVE_SCRIPT_TAG = Buffer.from(`<script type="module" src="${LIVE_SCRIPT_PATH}"></script>`);
@@ -79,8 +77,7 @@ export class LiveReload {
 
   /** Which live route `target` is; other `/__serve-here/` paths are ordinary paths. */
   route(target: TargetPath): LiveRoute {
-    if (target.kind !== "path" || target.slash || target.segments.length !== 2 || target.segments[0]!.toString("latin1") !== LIVE_PREFIX) return null;
-    const name = target.segments[1]!.toString("latin1");
+    const name = reservedName(target);
     return name === "live.js" ? "script" : name === "events" ? "events" : null;
   }
 

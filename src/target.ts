@@ -119,7 +119,17 @@ export function resolveWriteTarget(rawTarget: string, dotfiles: boolean): WriteT
 }
 
 /** Live reload's and the upload script's routes live here; nothing may be written under it. */
-const RESERVED_PREFIX = "__serve-here";
+export const RESERVED_PREFIX = "__serve-here";
+
+/**
+ * The name a target asks for directly under `/__serve-here/` (`live.js`, `events`, `upload.js`),
+ * whatever its spelling, or null for any other target. The one place serve-here's own routes are
+ * recognised; which names answer is up to the feature that owns them.
+ */
+export function reservedName(target: TargetPath): string | null {
+  if (target.kind !== "path" || target.slash || target.segments.length !== 2 || target.segments[0]!.toString("latin1") !== RESERVED_PREFIX) return null;
+  return target.segments[1]!.toString("latin1");
+}
 
 /**
  * Why `name` may not be written as one file or folder name, or null when it may: empty, `.`,

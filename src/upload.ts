@@ -31,7 +31,8 @@ import { errorPage, withHeaders, type Reply } from "./reply.js";
 import { folderLocation, lastSegment, nameProblem, resolveWriteTarget, UPLOAD_TEMP_PREFIX } from "./target.js";
 import { UPLOAD_CLIENT } from "./upload-client.js";
 
-export const UPLOAD_SCRIPT_PATH = "/__serve-here/upload.js";
+/** The upload script's name under `/__serve-here/` (the listing's form loads it from there). */
+export const UPLOAD_SCRIPT_NAME = "upload.js";
 
 /** What the options decide about uploads, once. */
 export interface UploadPolicy {
