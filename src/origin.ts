@@ -4,6 +4,8 @@
  * (a page elsewhere must not drop files onto this machine through a visitor's browser).
  */
 import type { IncomingMessage } from "node:http";
+// A repeated header comes joined, so it never matches a single origin.
+import { headerText } from "./conditional.js";
 
 /**
  * True when the browser says the request is cross-site: `Sec-Fetch-Site: cross-site`, or an
@@ -12,17 +14,11 @@ import type { IncomingMessage } from "node:http";
  * No `Origin` at all is a client that is not a browser page (curl), or a same-origin GET.
  */
 export function isCrossSite(req: IncomingMessage): boolean {
-  if (headerValue(req, "sec-fetch-site")?.toLowerCase() === "cross-site") return true;
-  const origin = headerValue(req, "origin");
+  if (headerText(req, "sec-fetch-site")?.toLowerCase() === "cross-site") return true;
+  const origin = headerText(req, "origin");
   if (origin === undefined) return false;
   // HTTP/2 carries the host as `:authority`; node:http2's compatibility API shows both.
-  const host = (headerValue(req, "host") ?? headerValue(req, ":authority"))?.toLowerCase();
+  const host = (headerText(req, "host") ?? headerText(req, ":authority"))?.toLowerCase();
   const lower = origin.toLowerCase();
   return host === undefined || (lower !== `http://${host}` && lower !== `https://${host}`);
-}
-
-/** A header as one string, or undefined; a repeated one is joined, so it never matches a single origin. */
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(", ") : value;
 }
