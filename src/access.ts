@@ -5,11 +5,13 @@
  * visitor's browser would let it read whatever we serve. The browser still sends `Host:
  * evil.example`, and no name of ours is that, so we refuse it before anything else is decided.
  */
-import type { IncomingMessage } from "node:http";
+import { Http2ServerRequest } from "node:http2";
 import { isIPv4, isIPv6 } from "node:net";
 import { hostname as machineHostname } from "node:os";
+import { TLSSocket } from "node:tls";
 import { escapeHtml } from "./listing.js";
-import { errorPage, htmlPage, type Reply } from "./reply.js";
+import { headerText } from "./conditional.js";
+import { emptyReply, errorPage, htmlPage, type Reply, type ServedRequest } from "./reply.js";
 
 /** Which `Host` names are answered: every one, or the built-in ones plus the user's. */
 export type HostRule = { kind: "any" } | { kind: "names"; names: ReadonlySet<string> };
@@ -68,10 +70,12 @@ type HostVerdict =
   | { kind: "refused"; name: string; allowable: boolean };
 
 /**
- * The name a request is for: an absolute-form target's authority wins over the `Host` header
- * (RFC 9112 §3.2.2), as `target.ts` lets it win for the path. Undefined: no Host at all.
+ * The name a request is for. HTTP/2 carries it in `:authority` (RFC 9113 §8.3.1), HTTP/1.1 in
+ * `Host`, where an absolute-form target's authority wins over the header (RFC 9112 §3.2.2), as
+ * `target.ts` lets it win for the path. Undefined: no name at all.
  */
-export function requestedAuthority(req: IncomingMessage): string | undefined {
+export function requestedAuthority(req: ServedRequest): string | undefined {
+  if (req instanceof Http2ServerRequest) return headerText(req, ":authority") ?? req.headers.host;
   const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(req.url ?? "");
   // Userinfo (`user@`) is not part of the name; browsers never send it, URL parsers drop it. A
   // target with no host (`file:///x`) names none, so the Host header still speaks.
@@ -79,19 +83,23 @@ export function requestedAuthority(req: IncomingMessage): string | undefined {
   return fromTarget ? fromTarget : req.headers.host;
 }
 
-function countHostHeaders(req: IncomingMessage): number {
+function countHostHeaders(req: ServedRequest): number {
   let count = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === "host") count++;
   return count;
 }
 
-function judgeHost(req: IncomingMessage, rule: HostRule): HostVerdict {
+function judgeHost(req: ServedRequest, rule: HostRule): HostVerdict {
   if (rule.kind === "any") return { kind: "allowed" };
   // Two Host headers could each be read by a different hop (RFC 9112 §3.2 says 400).
   if (countHostHeaders(req) > 1) return { kind: "malformed", note: "more than one Host header" };
+  // Nor may HTTP/2's two places for the name disagree (RFC 9113 §8.3.1: malformed).
+  if (req instanceof Http2ServerRequest && req.headers.host !== undefined && req.headers[":authority"] !== undefined && req.headers.host !== req.headers[":authority"]) {
+    return { kind: "malformed", note: "Host differs from :authority" };
+  }
   const authority = requestedAuthority(req);
   // HTTP/1.0 may leave Host out: then there is no name a page could have rebound.
-  if (authority === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? { kind: "allowed" } : { kind: "malformed", note: "HTTP/1.1 request without Host" };
+  if (authority === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? { kind: "allowed" } : { kind: "malformed", note: `HTTP/${req.httpVersion} request without Host` };
   const given = authorityName(authority);
   if (given === null) return { kind: "refused", name: authority, allowable: false };
   const name = normalName(given);
@@ -100,7 +108,7 @@ function judgeHost(req: IncomingMessage, rule: HostRule): HostVerdict {
 }
 
 /** The refusal for a request we do not answer, or null when it may go on. */
-export function hostRefusal(req: IncomingMessage, rule: HostRule): Reply | null {
+export function hostRefusal(req: ServedRequest, rule: HostRule): Reply | null {
   const verdict = judgeHost(req, rule);
   switch (verdict.kind) {
     case "allowed":
@@ -112,6 +120,24 @@ export function hostRefusal(req: IncomingMessage, rule: HostRule): Reply | null 
   }
 }
 
+/**
+ * The answer to a plain `http://` request that reached the HTTPS port (someone typed the wrong
+ * scheme): the same URL with `https://`, 301 for GET and HEAD, 308 otherwise (which keeps the
+ * method and body). The Host check comes first, so the redirect only ever names this server: a
+ * refused name gets its 403, and a request with no name at all (HTTP/1.0) 400, as there is no URL
+ * to send it to.
+ */
+export function httpsRedirect(req: ServedRequest, rule: HostRule): Reply {
+  const refusal = hostRefusal(req, rule);
+  if (refusal) return refusal;
+  const authority = requestedAuthority(req);
+  if (authority === undefined || authorityName(authority) === null) return { ...errorPage(400), note: "plain HTTP on the HTTPS port, without a Host to redirect to" };
+  // An absolute-form target (`GET http://host/x`) carries its own scheme and authority: keep its path.
+  const path = (req.url ?? "/").replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, "") || "/";
+  const status = req.method === "GET" || req.method === "HEAD" ? 301 : 308;
+  return { ...emptyReply(status, { Location: `https://${authority}${path.startsWith("/") ? path : "/" + path}` }), note: "plain HTTP on the HTTPS port" };
+}
+
 /** 403, with the one sentence that tells the person at the keyboard how to allow the name. */
 function refusedHostPage(name: string, allowable: boolean): Reply {
   const html = escapeHtml(name);
@@ -121,6 +147,12 @@ function refusedHostPage(name: string, allowable: boolean): Reply {
   const note = allowable ? `Host ${name} not allowed; --allowed-host ${name} allows it` : `Host "${name}" is not a host name`;
   const page = `<!DOCTYPE html>\n<html lang="en"><meta charset="utf-8"><title>403 Forbidden</title><h1>403 Forbidden</h1><p>${advice}</p></html>\n`;
   return { ...htmlPage(403, page), note };
+}
+
+/** `https` when the request came over TLS (HTTP/1.1 or HTTP/2), else `http`. */
+export function requestScheme(req: ServedRequest): "http" | "https" {
+  // Under HTTP/2, `socket` is a proxy that answers for the session's socket, instanceof included.
+  return req.socket instanceof TLSSocket ? "https" : "http";
 }
 
 /** Names that always mean this machine: a URL with one of them is no use to another device. */

@@ -7,10 +7,9 @@
  * log learns only which user-id was tried.
  */
 import crypto, { timingSafeEqual } from "node:crypto";
-import type { IncomingMessage } from "node:http";
 import { isIPv6 } from "node:net";
 import { clientAddress } from "./log.js";
-import { errorPage, withHeaders, type Reply } from "./reply.js";
+import { errorPage, withHeaders, type Reply, type ServedRequest } from "./reply.js";
 
 /** One user who may read the files. */
 export interface Credentials {
@@ -164,7 +163,7 @@ export class BasicAuth {
    * null when the request may go on; else the refusal. A blocked address is refused before its
    * credentials are even read, so the right password does not help it until the block ends.
    */
-  check(req: IncomingMessage): Reply | null {
+  check(req: ServedRequest): Reply | null {
     const address = clientAddress(req.socket);
     const blockedMs = this.limiter.blockedFor(address);
     if (blockedMs > 0) {

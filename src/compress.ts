@@ -7,14 +7,13 @@
  * compression is on says `Vary: Accept-Encoding`.
  */
 import { close, type Stats } from "node:fs";
-import type { IncomingMessage } from "node:http";
 import { pipeline, type Readable, type Transform } from "node:stream";
 import zlib from "node:zlib";
 import { readyFile, type ReadyFile } from "./files.js";
 import { escapeControl } from "./log.js";
 import { locate, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
-import { bodyFrom, fileStream, headerList, release, releaseSource, type Body } from "./reply.js";
+import { bodyFrom, fileStream, headerList, release, releaseSource, type Body, type ServedRequest } from "./reply.js";
 
 export type Coding = "br" | "zstd" | "gzip";
 
@@ -95,7 +94,7 @@ const acceptedByValue = new Map<string, readonly Coding[]>();
 const NOTHING: readonly Coding[] = [];
 
 /** The codings this request accepts, best first (empty: identity). */
-export function acceptedCodings(req: IncomingMessage): readonly Coding[] {
+export function acceptedCodings(req: ServedRequest): readonly Coding[] {
   const value = req.headers["accept-encoding"];
   if (value === undefined) return NOTHING;
   let accepted = acceptedByValue.get(value);
@@ -197,7 +196,7 @@ export interface CompressedFile {
  * type and size call for it, else the file itself. A `Range` request always gets the file itself:
  * a range is of the file's bytes, never a slice of a compressed stream.
  */
-export function chooseRepresentation(req: IncomingMessage, file: ReadyFile, origin: Origin, policy: Policy): Representation {
+export function chooseRepresentation(req: ServedRequest, file: ReadyFile, origin: Origin, policy: Policy): Representation {
   const identity: Representation = { kind: "identity", meta: file.meta, file };
   if (!policy.compress || req.headers.range !== undefined) return identity;
   const accepted = acceptedCodings(req);

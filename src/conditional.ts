@@ -1,7 +1,7 @@
 /**
  * Conditional requests, RFC 9110 §13.2.2 in the RFC's order, and HTTP dates (§5.6.7).
  */
-import type { IncomingMessage } from "node:http";
+import type { ServedRequest } from "./reply.js";
 import type { FileMeta } from "./files.js";
 
 /** What preconditions are judged against: the validators of the representation this request would get. */
@@ -13,7 +13,7 @@ type Condition = "absent" | "true" | "false";
  * Evaluates the preconditions of a GET or HEAD against the current file.
  * Returns the status to answer with instead of the file, or null to go on.
  */
-export function checkPreconditions(req: IncomingMessage, v: Validators): 304 | 412 | null {
+export function checkPreconditions(req: ServedRequest, v: Validators): 304 | 412 | null {
   const h = req.headers;
   // Step 1-2: If-Match, else If-Unmodified-Since. Either failing is 412.
   let condition = checkIfMatch(h["if-match"], v);
@@ -106,7 +106,7 @@ export function parseHttpDate(value: string): number | null {
 }
 
 /** A request header as one string (Node joins repeated ones with ", "). */
-export function headerText(req: IncomingMessage, name: string): string | undefined {
+export function headerText(req: ServedRequest, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(", ") : value;
 }

@@ -3,11 +3,10 @@
  * itself is rendered by `listing.ts`, which does no I/O).
  */
 import { statSync, type Stats } from "node:fs";
-import type { IncomingMessage } from "node:http";
 import { prepareNames, renderListing, renderRow, type ListedName } from "./listing.js";
 import { locate, locateEntry, readFolderNames, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
-import { htmlPage, type Reply } from "./reply.js";
+import { htmlPage, type Reply, type ServedRequest } from "./reply.js";
 import { shareQrSvg, shareUrl } from "./share.js";
 import type { TargetPath } from "./target.js";
 
@@ -64,7 +63,7 @@ function listingRows(found: Found, policy: Policy): Array<{ isFolder: boolean; h
 }
 
 /** The listing page of a folder, with a QR code of its URL for another device. */
-export function listingReply(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
+export function listingReply(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
   const displayPath = "/" + target.segments.map((s) => s.toString("utf8") + "/").join("");
   const url = shareUrl(req, target.segments, policy);
   return htmlPage(200, renderListing(displayPath, listingRows(found, policy), target.segments.length === 0, { url, svg: shareQrSvg(url, policy) }, policy.upload !== null));

@@ -12,8 +12,7 @@
  * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express.
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { hostRefusal } from "./access.js";
+import { hostRefusal, httpsRedirect } from "./access.js";
 import { archiveReply, archiveRequested } from "./archive.js";
 import { refusesAccess } from "./auth.js";
 import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
@@ -26,7 +25,7 @@ import { clientAddress, defaultOnError } from "./log.js";
 import { isNavigation } from "./navigation.js";
 import { makePolicy, READ_METHODS, type Handler, type HandlerOptions, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, isGeneratedPage, PAGE_CSP, releaseSource, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply } from "./reply.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, isGeneratedPage, PAGE_CSP, releaseSource, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME } from "./upload.js";
 
@@ -52,9 +51,9 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     return target;
   };
 
-  function serveHere(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void {
+  /** Logs the response once it ends (with `onResponse`); returns what reports a failure. */
+  function track(req: ServedRequest, res: ServedResponse, progress: Progress): (error: unknown) => void {
     const started = performance.now();
-    const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
       const client = clientAddress(req.socket); // now: a destroyed socket no longer knows its peer
       res.once("close", () => {
@@ -71,11 +70,16 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
         });
       });
     }
-    const failed = (error: unknown) => {
+    return (error: unknown) => {
       onError(error, req);
       if (res.headersSent) return void res.destroy();
       sendReply(req, res, errorPage(500), policy, progress);
     };
+  }
+
+  function serveHere(req: ServedRequest, res: ServedResponse, next?: (err?: unknown) => void): void {
+    const progress: Progress = { bytes: 0, note: undefined };
+    const failed = track(req, res, progress);
     try {
       if (policy.upload && isUploadMethod(req.method)) {
         // The one answer decided after reading a body: the upload is stored (or refused) first.
@@ -88,7 +92,18 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       failed(error);
     }
   }
-  return Object.assign(serveHere, { close: () => policy.live?.close() });
+
+  /** Plain HTTP on the HTTPS port: the redirect to `https://` (or the Host check's refusal), logged like any answer. */
+  function redirectToHttps(req: ServedRequest, res: ServedResponse): void {
+    const progress: Progress = { bytes: 0, note: undefined };
+    const failed = track(req, res, progress);
+    try {
+      sendReply(req, res, httpsRedirect(req, policy.hosts), policy, progress);
+    } catch (error) {
+      failed(error);
+    }
+  }
+  return Object.assign(serveHere, { close: () => policy.live?.close(), redirectToHttps });
 }
 
 /**
@@ -96,7 +111,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  * live script (not a refusal of access, whose script request would only be refused, and prompt,
  * again); and its CSP is the policy's, which lets our scripts run when there are any.
  */
-function finishedPage(req: IncomingMessage, reply: Reply, policy: Policy): Reply {
+function finishedPage(req: ServedRequest, reply: Reply, policy: Policy): Reply {
   if (!isGeneratedPage(reply)) return reply;
   const page = policy.live && !refusesAccess(reply) ? policy.live.decoratePage(req, reply) : reply;
   return policy.pageCsp === PAGE_CSP ? page : withHeaders(page, { "Content-Security-Policy": policy.pageCsp });
@@ -106,7 +121,7 @@ function finishedPage(req: IncomingMessage, reply: Reply, policy: Policy): Reply
  * Decides the whole answer to a request before a byte is written: "next" when a Connect/Express
  * `next` should have the 404 instead. Refusals and file-system errors become statuses here.
  */
-function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
+function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
   // First, for every method: a page that rebound its DNS name to us must learn nothing, not even our Allow.
   const refusal = hostRefusal(req, policy.hosts);
   if (refusal) return refusal;
@@ -146,14 +161,14 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
  * Answers a GET or HEAD for a path, or for the fallback that stands in when the path names
  * nothing. Throws fs errors and refusals; the edge maps them.
  */
-function replyForPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
+function replyForPath(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
   const reply = replyForExactPath(req, target, policy);
   if (reply instanceof NotFound && policy.spa && isNavigation(req)) return replyForSpaFallback(req, policy) ?? reply;
   return reply;
 }
 
 /** Precedence: the exact file, then the folder (301 to `/x/`), then `x.html` (clean URLs). */
-function replyForExactPath(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
+function replyForExactPath(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
   const found = locate(target.segments, policy);
   if (found === null) return replyForCleanUrl(req, target, policy) ?? NOT_FOUND;
   if (found.kind === "outside") return new NotFound(found.note);
@@ -168,7 +183,7 @@ function replyForExactPath(req: IncomingMessage, target: Extract<TargetPath, { k
 }
 
 /** `/x` answered from `x.html`, as that file's own reply; null when there is no such file. */
-function replyForCleanUrl(req: IncomingMessage, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | null {
+function replyForCleanUrl(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | null {
   const segments = cleanUrlCandidate(target, policy);
   const found = segments && locate(segments, policy);
   if (!segments || found?.kind !== "file") return null;
@@ -177,7 +192,7 @@ function replyForCleanUrl(req: IncomingMessage, target: Extract<TargetPath, { ki
 }
 
 /** The root's `index.html` for a navigation that names nothing, always revalidated; null without one. */
-function replyForSpaFallback(req: IncomingMessage, policy: Policy): Reply | null {
+function replyForSpaFallback(req: ServedRequest, policy: Policy): Reply | null {
   const found = locate(SPA_INDEX, policy);
   if (found?.kind !== "file") return null;
   const reply = replyForFile(req, SPA_INDEX, found, policy);
@@ -200,7 +215,7 @@ const NOT_FOUND = new NotFound();
 const MAX_ATTEMPTS = 3;
 
 /** The reply for the file `found` at `segments`. A file rewritten faster than we can read it is a 503. */
-function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: Found, policy: Policy): Reply | NotFound {
+function replyForFile(req: ServedRequest, segments: readonly Buffer[], found: Found, policy: Policy): Reply | NotFound {
   for (let attempt = 1; ; attempt++) {
     const statedAt = Date.now();
     const file = readyFile(found, policy);
@@ -217,7 +232,7 @@ function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: 
  * What the client gets of a file before any coding: its own bytes, or, for an HTML navigation with
  * --live, the page with the live-reload script (its own ETag and length, no ranges, no sidecars).
  */
-function liveRepresentation(req: IncomingMessage, file: ReadyFile, policy: Policy): ReadyFile {
+function liveRepresentation(req: ServedRequest, file: ReadyFile, policy: Policy): ReadyFile {
   return policy.live ? policy.live.injectScript(req, file) : file;
 }
 
@@ -226,7 +241,7 @@ function liveRepresentation(req: IncomingMessage, file: ReadyFile, policy: Polic
  * preconditions, then ranges, of the file's own bytes only. Takes over a descriptor source.
  * Bytes with no file behind them (`origin` null: the live-reload script) are sent as they are.
  */
-function fileReply(req: IncomingMessage, file: ReadyFile, origin: Origin | null, policy: Policy): Reply {
+function fileReply(req: ServedRequest, file: ReadyFile, origin: Origin | null, policy: Policy): Reply {
   const chosen: Representation = origin ? chooseRepresentation(req, file, origin, policy) : { kind: "identity", meta: file.meta, file };
   const meta = chosen.meta;
   const note = file.note;
@@ -240,7 +255,7 @@ function fileReply(req: IncomingMessage, file: ReadyFile, origin: Origin | null,
 }
 
 /** The file's own bytes (or live reload's page): whole, or the ranges asked for. */
-function identityReply(req: IncomingMessage, { meta, source, transformed, note }: ReadyFile): Reply {
+function identityReply(req: ServedRequest, { meta, source, transformed, note }: ReadyFile): Reply {
   const size = meta.size;
   const whole = (): Reply => ({
     status: 200,
@@ -276,7 +291,7 @@ function identityReply(req: IncomingMessage, { meta, source, transformed, note }
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];
 
 /** The 404 page: the root's own `404.html` (with --live, as a page; compressed like any file) when there is one, else a generic page. */
-function notFoundReply(req: IncomingMessage, policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
+function notFoundReply(req: ServedRequest, policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
   if (hasNext) return "next";
   const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
   const statedAt = Date.now();
@@ -310,7 +325,7 @@ function pageBody(chosen: Representation): Body {
  * A CORS preflight: browsers never send credentials with one (Fetch standard, CORS-preflight
  * fetch), so asking for them would fail every cross-origin read. It reveals no file: only methods.
  */
-function isCorsPreflight(req: IncomingMessage, policy: Policy): boolean {
+function isCorsPreflight(req: ServedRequest, policy: Policy): boolean {
   return policy.cors && req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
 }
 
@@ -318,7 +333,7 @@ function isCorsPreflight(req: IncomingMessage, policy: Policy): boolean {
  * `OPTIONS`: the methods, and with --cors what a preflight asks for. Preflights are told the
  * read methods only: writes from other origins are refused anyway (origin.ts).
  */
-function optionsHeaders(req: IncomingMessage, policy: Policy): Record<string, string> {
+function optionsHeaders(req: ServedRequest, policy: Policy): Record<string, string> {
   const headers: Record<string, string> = { Allow: policy.allow };
   if (policy.cors && req.headers["access-control-request-method"] !== undefined) {
     headers["Access-Control-Allow-Methods"] = READ_METHODS;

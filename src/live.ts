@@ -8,14 +8,13 @@
  * Everything that is not an HTML navigation is the file's own bytes; an injected page is another
  * representation of the file, with its own ETag (`"<etag>-live"`), length, and no ranges.
  */
-import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { isHtml, readWhole, scriptFile, type FileMeta, type ReadyFile } from "./files.js";
 import { LIVE_CLIENT } from "./live-client.js";
 import { isNavigation } from "./navigation.js";
 import { isCrossSite } from "./origin.js";
 import type { Policy } from "./policy.js";
-import { errorPage, headerList, isGeneratedPage, releaseSource, type Reply } from "./reply.js";
+import { errorPage, headerList, isGeneratedPage, releaseSource, type Reply, type ServedRequest } from "./reply.js";
 import { RESERVED_PREFIX, reservedName, type TargetPath } from "./target.js";
 import { watchTree, type TreeWatcher } from "./watch.js";
 
@@ -86,7 +85,7 @@ export class LiveReload {
    * ReadyFile of the injected bytes, marked `transformed` (no ranges, no precompressed sidecars),
    * or the file untouched with a `note` for the log when it cannot be rewritten.
    */
-  injectScript(req: IncomingMessage, file: ReadyFile): ReadyFile {
+  injectScript(req: ServedRequest, file: ReadyFile): ReadyFile {
     if (!isNavigation(req) || !isHtml(file.meta.contentType)) return file;
     if (file.meta.size > MAX_INJECTED_BYTES) return { ...file, note: "HTML over 16 MiB: sent without the live-reload script" };
     let data: Buffer;
@@ -116,7 +115,7 @@ export class LiveReload {
    * A page serve-here generated (listing, error page) as a navigation gets the script too (the
    * policy's `pageCsp` lets it run and connect); any other reply passes untouched.
    */
-  decoratePage(req: IncomingMessage, reply: Reply): Reply {
+  decoratePage(req: ServedRequest, reply: Reply): Reply {
     if (reply.body.kind !== "bytes" || !isGeneratedPage(reply) || !isNavigation(req)) return reply;
     const data = insertScriptTag(reply.body.data) ?? reply.body.data;
     const headers = { ...reply.headers, "Content-Length": String(data.length) };
@@ -124,7 +123,7 @@ export class LiveReload {
   }
 
   /** `GET /__serve-here/events`: the event stream, for pages of this origin only. */
-  eventsReply(req: IncomingMessage): Reply {
+  eventsReply(req: ServedRequest): Reply {
     if (isCrossSite(req)) return { ...errorPage(403), note: "cross-site Origin or Sec-Fetch-Site on the live-reload event stream" };
     return {
       status: 200,

@@ -2,7 +2,7 @@
  * The access log and the error log: what a line holds and how it is printed, with control
  * characters escaped so no request can write terminal escapes into a terminal.
  */
-import type { IncomingMessage } from "node:http";
+import type { ServedRequest } from "./reply.js";
 
 /** One access-log record, handed to `onResponse`. */
 export interface AccessLogEntry {
@@ -26,7 +26,7 @@ export function clientAddress(socket: { remoteAddress?: string | undefined }): s
   return (socket.remoteAddress ?? "-").replace(/^::ffff:/, "");
 }
 
-export function defaultOnError(error: unknown, req: IncomingMessage): void {
+export function defaultOnError(error: unknown, req: ServedRequest): void {
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   // An fs error's message holds the decoded path, which the client chose (`/%1b[2J`): escape it too.
   process.stderr.write(`serve-here: error answering ${escapeControl(`${req.method} ${req.url}`)}: ${detail.split("\n").map(escapeControl).join("\n")}\n`);

@@ -3,7 +3,7 @@
  * do harm on a visitor's behalf: live reload's event stream (which files change here) and uploads
  * (a page elsewhere must not drop files onto this machine through a visitor's browser).
  */
-import type { IncomingMessage } from "node:http";
+import type { ServedRequest } from "./reply.js";
 // A repeated header comes joined, so it never matches a single origin.
 import { headerText } from "./conditional.js";
 
@@ -13,7 +13,7 @@ import { headerText } from "./conditional.js";
  * proxy in front still counts as own). `Origin: null` (a sandboxed or file:// page) is cross-site.
  * No `Origin` at all is a client that is not a browser page (curl), or a same-origin GET.
  */
-export function isCrossSite(req: IncomingMessage): boolean {
+export function isCrossSite(req: ServedRequest): boolean {
   if (headerText(req, "sec-fetch-site")?.toLowerCase() === "cross-site") return true;
   const origin = headerText(req, "origin");
   if (origin === undefined) return false;

@@ -4,6 +4,7 @@
  */
 import { realpathSync, statSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import path from "node:path";
 import { makeHostRule, type HostRule } from "./access.js";
 import { BasicAuth, type Credentials } from "./auth.js";
@@ -13,7 +14,7 @@ import { RevalidatedCache, type CachedFile } from "./files.js";
 import type { FolderVersion } from "./folders.js";
 import { LiveReload } from "./live.js";
 import { SEPARATOR } from "./locate.js";
-import { PAGE_CSP, type EdgePolicy } from "./reply.js";
+import { PAGE_CSP, type EdgePolicy, type ServedRequest } from "./reply.js";
 import { makeUploadPolicy, type UploadPolicy } from "./upload.js";
 
 /** What `createHandler` needs to know. Every field has a safe default. */
@@ -87,15 +88,26 @@ export interface HandlerOptions {
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
-  onError?: (error: unknown, req: IncomingMessage) => void;
+  onError?: (error: unknown, req: ServedRequest) => void;
 }
 
-export type Handler = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void) & {
+/**
+ * The request handler: for `node:http` (and Connect/Express, with `next`), and for `node:http2`'s
+ * compatibility API, which HTTPS with HTTP/2 uses. Each request goes with its own kind of response.
+ */
+export type Handler = {
+  (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  (req: Http2ServerRequest, res: Http2ServerResponse): void;
   /**
    * Ends live reload's open event streams and stops its watcher (a no-op without `live`), so a
    * server closing gracefully need not wait for them. `StartedServer.close` calls it.
    */
   close(): void;
+  /**
+   * Answers a plain-HTTP request that reached an HTTPS port with a redirect to the same URL over
+   * `https://`, after the Host check (so it never names another server). `startServer` uses it.
+   */
+  redirectToHttps(req: IncomingMessage, res: ServerResponse): void;
 };
 
 /** Options decided once, when the handler is created, so no request repeats the work. */

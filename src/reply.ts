@@ -4,7 +4,8 @@
  * a file or a folder is: a body is bytes, or pieces of an open descriptor.
  */
 import { close, read } from "node:fs";
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { Http2ServerResponse, type Http2ServerRequest } from "node:http2";
 import type { Socket } from "node:net";
 import { pipeline, Readable } from "node:stream";
 import type { ByteRange } from "./ranges.js";
@@ -16,6 +17,16 @@ export interface EdgePolicy {
   /** Lower-cased names of the user's headers, which replace ours of the same name. */
   userHeaderNames: ReadonlySet<string>;
 }
+
+/**
+ * A request as `node:http` gives it (HTTP/1.x, plain or over TLS), or as `node:http2`'s
+ * compatibility API does (HTTP/2). The request path reads only what both have: method, url,
+ * headers, rawHeaders, httpVersionMajor, complete, the body stream, and the socket's addresses
+ * (under HTTP/2 `socket` stands for the session's TLS socket, shared by every stream).
+ */
+export type ServedRequest = IncomingMessage | Http2ServerRequest;
+/** The response that goes with a `ServedRequest`; only this module writes to it. */
+export type ServedResponse = ServerResponse | Http2ServerResponse;
 
 /** Where the bytes of a file response come from: read whole into memory, or an open descriptor. */
 export type FileSource = { kind: "memory"; data: Buffer } | { kind: "descriptor"; fd: number };
@@ -117,7 +128,7 @@ export function releaseSource(source: FileSource): void {
  * for one and nothing final has been sent. `writeContinue` exists on HTTP/1's responses and on
  * node:http2's compatibility ones alike; on a pipelined response Node queues it in order.
  */
-export function sendContinue(req: IncomingMessage, res: ServerResponse): void {
+export function sendContinue(req: ServedRequest, res: ServedResponse): void {
   if (res.headersSent || res.destroyed) return;
   if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
 }
@@ -206,12 +217,11 @@ export interface Progress {
  * with backpressure, and when the client leaves or the file shrinks the socket is destroyed, so a
  * client sees a short body at once. Returns a promise only while a file or stream body streams.
  */
-export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply, policy: EdgePolicy, progress: Progress): Promise<void> | undefined {
+export function sendReply(req: ServedRequest, res: ServedResponse, reply: Reply, policy: EdgePolicy, progress: Progress): Promise<void> | undefined {
   const body = reply.body;
   progress.note = reply.note;
   if (res.destroyed) return void release(body);
-  // Node only reads the list (its types ask for a mutable array).
-  res.writeHead(reply.status, (reply.wire ?? headerList(reply.headers, policy)) as string[]);
+  writeHead(res, reply.status, reply.wire ?? headerList(reply.headers, policy));
   if (req.method === "HEAD" || body.kind === "empty") {
     release(body);
     return void res.end();
@@ -221,7 +231,7 @@ export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Repl
     return void res.end(body.data);
   }
   return new Promise((resolve, reject) => {
-    whenConnectionIsOurs(res, req.socket, (ours) => {
+    whenStreamIsOurs(res, (ours) => {
       if (!ours || res.destroyed) return resolve(release(body));
       pipeline(body.kind === "file" ? new FileBodyStream(body.fd, body.pieces, progress) : counted(body.open((note) => (progress.note = note)), progress), res, (error) => {
         const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
@@ -236,6 +246,36 @@ export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Repl
 function counted(stream: Readable, progress: Progress): Readable {
   stream.on("data", (chunk: Buffer) => (progress.bytes += chunk.length));
   return stream;
+}
+
+/**
+ * Headers onto the wire. HTTP/1 takes Node's flat list as it is. HTTP/2 forbids the
+ * connection-specific fields (RFC 9113 §8.2.2; node:http2 throws on some of them): a stream has no
+ * connection of its own to keep alive or close, so they are left out there, whoever set them.
+ */
+function writeHead(res: ServedResponse, status: number, list: readonly string[]): void {
+  if (!(res instanceof Http2ServerResponse)) return void res.writeHead(status, list as string[]); // Node only reads the list (its types ask for a mutable array)
+  const headers: OutgoingHttpHeaders = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!.toLowerCase();
+    if (CONNECTION_SPECIFIC.has(name)) continue;
+    const value = list[i + 1]!;
+    const before = headers[name];
+    headers[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [String(before)]), value];
+  }
+  res.writeHead(status, headers);
+}
+
+/** Fields that describe a connection, never a message: not sent on HTTP/2 streams. */
+const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+/**
+ * Calls `start(true)` once the response may stream its body, or `start(false)` if it never will.
+ * An HTTP/2 stream is its own from the start (many share a connection, none waits for another).
+ */
+function whenStreamIsOurs(res: ServedResponse, start: (ours: boolean) => void): void {
+  if (res instanceof Http2ServerResponse) return start(!res.stream.destroyed);
+  whenConnectionIsOurs(res, res.req.socket, start);
 }
 
 /** Callbacks of responses waiting for their connection, run if it closes first; one listener per socket. */

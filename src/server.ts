@@ -5,6 +5,7 @@
  * This module is also the package's entry point, so it re-exports the public API.
  */
 import http, { type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type net from "node:net";
 import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
@@ -12,6 +13,7 @@ import { ALLOW, createHandler } from "./handler.js";
 import { clientAddress, type AccessLogEntry } from "./log.js";
 import { rankNetworkAddresses } from "./network.js";
 import type { HandlerOptions } from "./policy.js";
+import { createTlsListener, speaksHttp1, type ServeHttp1, type TlsCertificate } from "./tls.js";
 
 export { createHandler } from "./handler.js";
 export { escapeControl, formatLogLine, type AccessLogEntry } from "./log.js";
@@ -29,10 +31,17 @@ export interface ServerOptions extends HandlerOptions {
   portFallback?: number;
   /** Address to bind. Default: all interfaces, IPv6 dual-stack where available. */
   host?: string;
+  /**
+   * Serve HTTPS with this certificate and key (PEM): HTTP/2 for clients that offer it (ALPN),
+   * HTTP/1.1 for the others, and a redirect to `https://` for plain HTTP sent to the port.
+   * Default: none, plain HTTP.
+   */
+  tls?: TlsCertificate;
 }
 
 export interface StartedServer {
-  server: Server;
+  /** The listening server: node:http's on plain HTTP; with `tls`, the one that sorts TLS from plain HTTP. */
+  server: net.Server;
   port: number;
   /** The address bound, or undefined for all interfaces. */
   host: string | undefined;
@@ -63,6 +72,8 @@ export interface NetworkUrl {
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How often node:http looks for connections past those limits. */
+const CONNECTIONS_CHECK_MS = 1_000;
 /** How long a connection we refused may go on sending before it is cut (see `lastWordOn`). */
 const LINGER_MS = 2_000;
 
@@ -71,62 +82,20 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   // QR code of the network URL instead, which a phone can use. A caller's own getter wins.
   let network: NetworkUrl[] = [];
   const handler = await createHandler({ networkOrigins: () => network.map((n) => n.url.slice(0, -1)), ...options });
-  // requestTimeout bounds the whole request, body included: a 2 GiB upload over a slow LAN would
-  // be cut at 30 s. With uploads it is off; the 10 s limit on the headers stays, and an upload's
-  // body has an idle timeout instead (upload.ts: 30 s without a byte cuts it, its temporary file
-  // removed), so a client may be slow but not silent. Nothing else in Node caps a body's size:
-  // --max-upload does that (maxRequestsPerSocket, unset, limits requests per connection only).
-  const requestTimeout = options.upload ? 0 : REQUEST_TIMEOUT_MS;
-  const server = http.createServer(
-    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
-    (req, res) => handler(req, res),
-  );
-  // Node closes a connection after a `Connection: close` request's answer with destroySoon();
-  // make that a lingering close too, or requests pipelined after it would turn the close into a reset.
-  server.on("connection", (socket: Socket) => {
-    socket.destroySoon = () => lingeringClose(socket);
-  });
-
-  // `Expect: 100-continue` goes to the handler, which sends the 100 itself (reply.ts's
-  // sendContinue) only for an upload that passed every check that needs no body; every other
-  // request gets its final answer at once (RFC 9110 §10.1.1). Node's automatic interim 100, for a
-  // pipelined request, can land after the final response's head, inside its body.
-  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => handler(req, res));
-
-  // A malformed request never reaches the handler; answer it plainly instead of Node's silent close.
-  // Node reports the same broken parse again when more bytes arrive: the first report decides.
-  const refused = new WeakSet<Duplex>();
-  server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (refused.has(socket)) return void (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && socket.destroy());
-    if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy();
-    // The client stopped sending in the middle of a body being read (an upload): that request
-    // can never be answered, and no answer after it is owed. Destroying the socket ends the
-    // request with an error, which removes the upload's temporary file.
-    if (error.code === "HPE_INVALID_EOF_STATE" && bodyBeingRead(socket)) return void socket.destroy();
-    refused.add(socket);
-    const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    lastWordOn(socket, status, {}, { client: clientAddress(socket as Socket), method: "-", url: "-", note: error.code ?? "malformed request" });
-  });
-
-  // CONNECT asks us to be a proxy, which we are not; unheard, Node would drop the connection silently.
-  server.on("connect", (req: IncomingMessage, socket: Socket) => {
-    lastWordOn(socket, 405, { Allow: ALLOW }, { client: clientAddress(socket), method: "CONNECT", url: req.url ?? "", note: "not a proxy" });
-  });
-
-  /**
-   * Ends a connection with a bare status of our own, after every response still owed on it: the
-   * requests pipelined before the bad one get their answers, in order, first (a status line now
-   * would answer the wrong request, or land inside a body on the wire). Then `lingeringClose`.
-   */
-  function lastWordOn(socket: Duplex, status: number, headers: Record<string, string>, log: Pick<AccessLogEntry, "client" | "method" | "url" | "note">): void {
-    afterOwedResponses(socket, () => {
-      if (!socket.writable) return void socket.destroy();
-      const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Connection: close\r\nContent-Length: 0\r\n\r\n`);
-      lingeringClose(socket);
-      options.onResponse?.({ time: new Date(), status, bytes: 0, ms: 0, completed: true, ...log });
-    });
+  const serveHttp1 = http1Handling(options);
+  let server: net.Server;
+  let closeServer: (graceMs: number) => Promise<void>;
+  if (options.tls) {
+    const listener = createTlsListener(handler, options.tls, { headersMs: HEADERS_TIMEOUT_MS, keepAliveMs: KEEP_ALIVE_TIMEOUT_MS, lingerMs: LINGER_MS, checkEveryMs: CONNECTIONS_CHECK_MS }, serveHttp1);
+    server = listener.server;
+    closeServer = listener.close;
+  } else {
+    const plain = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, (req, res) => handler(req, res));
+    serveHttp1(plain, (req, res) => handler(req, res), "connection");
+    server = plain;
+    closeServer = (graceMs) => closeGracefully(plain, graceMs);
   }
+  const scheme = options.tls ? "https" : "http";
 
   const firstPort = options.port ?? 8000;
   const lastPort = firstPort === 0 ? 0 : Math.min(65535, firstPort + (options.portFallback ?? 0));
@@ -145,23 +114,88 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   const allInterfaces = options.host === undefined || options.host === "::" || options.host === "0.0.0.0";
   const localHost = allInterfaces ? "127.0.0.1" : options.host!;
   const addresses = allInterfaces ? rankNetworkAddresses(networkInterfaces(), options.host === "0.0.0.0") : [];
-  network = addresses.map((a) => ({ url: `http://${hostForUrl(a.address)}:${boundPort}/`, interfaceName: a.interfaceName, label: a.virtual ? a.interfaceName : undefined }));
+  network = addresses.map((a) => ({ url: `${scheme}://${hostForUrl(a.address)}:${boundPort}/`, interfaceName: a.interfaceName, label: a.virtual ? a.interfaceName : undefined }));
   return {
     server,
     port: boundPort,
     host: options.host,
-    url: `http://${hostForUrl(localHost)}:${boundPort}/`,
+    url: `${scheme}://${hostForUrl(localHost)}:${boundPort}/`,
     networkUrls: network.map((n) => n.url),
     network,
     close: (graceMs = 3000) => {
       handler.close(); // live reload's event streams end now, or they would hold the close for graceMs
-      return closeGracefully(server, graceMs);
+      return closeServer(graceMs);
     },
   };
 }
 
+/**
+ * What every HTTP/1 server of ours needs, plain or over TLS (HTTP/2 has none of it): time limits,
+ * lingering close, `Expect: 100-continue` left to the handler, plain answers to malformed requests
+ * and to CONNECT. `connectionEvent` is where the server sees a connection it will speak HTTP/1 on.
+ */
+function http1Handling(options: ServerOptions): ServeHttp1 {
+  return (server, respond, connectionEvent) => {
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    // requestTimeout bounds the whole request, body included: a 2 GiB upload over a slow LAN would
+    // be cut at 30 s. With uploads it is off; the 10 s limit on the headers stays, and an upload's
+    // body has an idle timeout instead (upload.ts: 30 s without a byte cuts it, its temporary file
+    // removed), so a client may be slow but not silent. Nothing else in Node caps a body's size:
+    // --max-upload does that (maxRequestsPerSocket, unset, limits requests per connection only).
+    server.requestTimeout = options.upload ? 0 : REQUEST_TIMEOUT_MS;
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+
+    // Node closes a connection after a `Connection: close` request's answer with destroySoon();
+    // make that a lingering close too, or requests pipelined after it would turn the close into a reset.
+    server.on(connectionEvent, (socket: Socket) => {
+      if (speaksHttp1(socket)) socket.destroySoon = () => lingeringClose(socket);
+    });
+
+    // `Expect: 100-continue` goes to the handler, which sends the 100 itself (reply.ts's
+    // sendContinue) only for an upload that passed every check that needs no body; every other
+    // request gets its final answer at once (RFC 9110 §10.1.1). Node's automatic interim 100, for a
+    // pipelined request, can land after the final response's head, inside its body.
+    server.on("checkContinue", respond);
+
+    // A malformed request never reaches the handler; answer it plainly instead of Node's silent close.
+    // Node reports the same broken parse again when more bytes arrive: the first report decides.
+    const refused = new WeakSet<Duplex>();
+    server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (refused.has(socket)) return void (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && socket.destroy());
+      if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy();
+      // The client stopped sending in the middle of a body being read (an upload): that request
+      // can never be answered, and no answer after it is owed. Destroying the socket ends the
+      // request with an error, which removes the upload's temporary file.
+      if (error.code === "HPE_INVALID_EOF_STATE" && bodyBeingRead(socket)) return void socket.destroy();
+      refused.add(socket);
+      const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      lastWordOn(socket, status, {}, { client: clientAddress(socket as Socket), method: "-", url: "-", note: error.code ?? "malformed request" });
+    });
+
+    // CONNECT asks us to be a proxy, which we are not; unheard, Node would drop the connection silently.
+    server.on("connect", (req: IncomingMessage, socket: Socket) => {
+      lastWordOn(socket, 405, { Allow: ALLOW }, { client: clientAddress(socket), method: "CONNECT", url: req.url ?? "", note: "not a proxy" });
+    });
+  };
+
+  /**
+   * Ends a connection with a bare status of our own, after every response still owed on it: the
+   * requests pipelined before the bad one get their answers, in order, first (a status line now
+   * would answer the wrong request, or land inside a body on the wire). Then `lingeringClose`.
+   */
+  function lastWordOn(socket: Duplex, status: number, headers: Record<string, string>, log: Pick<AccessLogEntry, "client" | "method" | "url" | "note">): void {
+    afterOwedResponses(socket, () => {
+      if (!socket.writable) return void socket.destroy();
+      const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+      lingeringClose(socket);
+      options.onResponse?.({ time: new Date(), status, bytes: 0, ms: 0, completed: true, ...log });
+    });
+  }
+}
+
 /** Listens on `host`, or on `::` dual-stack, falling back to 0.0.0.0 where IPv6 is missing. */
-function listen(server: Server, port: number, host: string | undefined): Promise<void> {
+function listen(server: net.Server, port: number, host: string | undefined): Promise<void> {
   const attempt = (h: string) =>
     new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);

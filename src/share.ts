@@ -3,8 +3,8 @@
  * is the one the request came to (its Host, which access.ts has already accepted), except that a
  * loopback name is no use to a phone, so there the server's first network URL stands in.
  */
-import type { IncomingMessage } from "node:http";
-import { isLoopbackName, requestedAuthority } from "./access.js";
+import type { ServedRequest } from "./reply.js";
+import { isLoopbackName, requestedAuthority, requestScheme } from "./access.js";
 import { encodePathSegment } from "./listing.js";
 import type { Policy } from "./policy.js";
 import { qrMatrix, renderSvg } from "./qr.js";
@@ -15,7 +15,7 @@ const MAX_REMEMBERED_CODES = 64;
 const QR_SIZE_PX = 120;
 
 /** The URL of the folder at `segments` for another device: origin, then the canonical path. */
-export function shareUrl(req: IncomingMessage, segments: readonly Buffer[], policy: Policy): string {
+export function shareUrl(req: ServedRequest, segments: readonly Buffer[], policy: Policy): string {
   const path = "/" + segments.map((segment) => encodePathSegment(segment) + "/").join("");
   const own = requestOrigin(req);
   const network = own.loopback ? policy.networkOrigins()[0] : undefined;
@@ -27,11 +27,12 @@ export function shareUrl(req: IncomingMessage, segments: readonly Buffer[], poli
  * and whether it names this machine only. Without a usable Host (HTTP/1.0 may omit it; with
  * `--allowed-host any` it may be anything), the address the connection came in on.
  */
-function requestOrigin(req: IncomingMessage): { origin: string; loopback: boolean } {
+function requestOrigin(req: ServedRequest): { origin: string; loopback: boolean } {
+  const scheme = requestScheme(req);
   const authority = requestedAuthority(req);
   if (authority !== undefined && authority !== "" && !authority.includes("@")) {
     try {
-      const url = new URL(`http://${authority}`);
+      const url = new URL(`${scheme}://${authority}`);
       return { origin: url.origin, loopback: isLoopbackName(url.hostname) };
     } catch {
       // not an authority a URL can carry: fall through to the socket's own address
@@ -39,7 +40,7 @@ function requestOrigin(req: IncomingMessage): { origin: string; loopback: boolea
   }
   const address = (req.socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
   const host = address.includes(":") ? `[${address}]` : address;
-  return { origin: `http://${host}:${req.socket.localPort ?? 80}`, loopback: isLoopbackName(address) };
+  return { origin: `${scheme}://${host}:${req.socket.localPort ?? 80}`, loopback: isLoopbackName(address) };
 }
 
 /** The QR code of `url` as inline SVG, made once per URL. */

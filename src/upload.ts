@@ -17,7 +17,6 @@ import { randomBytes } from "node:crypto";
 import { close, createWriteStream, fchmod, fsync, lstatSync, open } from "node:fs";
 import { link, rename, unlink } from "node:fs/promises";
 import { promisify } from "node:util";
-import type { IncomingMessage } from "node:http";
 import { createRequire } from "node:module";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -27,7 +26,7 @@ import { encodePathSegment } from "./listing.js";
 import { locateUploadFolder, pathInFolder, statusForError, type UploadFolder } from "./locate.js";
 import { isCrossSite } from "./origin.js";
 import type { Policy } from "./policy.js";
-import { errorPage, withHeaders, type Reply } from "./reply.js";
+import { errorPage, withHeaders, type Reply, type ServedRequest } from "./reply.js";
 import { folderLocation, lastSegment, nameProblem, resolveWriteTarget, UPLOAD_TEMP_PREFIX } from "./target.js";
 import { UPLOAD_CLIENT } from "./upload-client.js";
 
@@ -78,7 +77,7 @@ class UploadRefusal extends Error {
  * request has passed every check that needs no body, just before the body is read, so a client
  * that sent `Expect: 100-continue` learns of a refusal without sending a byte.
  */
-export async function receiveUpload(req: IncomingMessage, policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
+export async function receiveUpload(req: ServedRequest, policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
   try {
     if (isCrossSite(req)) throw new UploadRefusal(403, "cross-site upload (Origin or Sec-Fetch-Site)");
     const target = resolveWriteTarget(req.url ?? "/", policy.dotfiles);
@@ -96,7 +95,7 @@ export async function receiveUpload(req: IncomingMessage, policy: Policy, upload
 }
 
 /** The body's promised length, or null when it comes chunked. Node's parser has already checked its syntax. */
-function declaredLength(req: IncomingMessage): number | null {
+function declaredLength(req: ServedRequest): number | null {
   const value = req.headers["content-length"];
   return value === undefined || req.headers["transfer-encoding"] !== undefined ? null : Number(value);
 }
@@ -106,7 +105,7 @@ function declaredLength(req: IncomingMessage): number | null {
  * server.ts): the rest of the body must not be taken for the next request, and reading a huge
  * one just to throw it away is what the limit is there to avoid.
  */
-function closingIfUnread(req: IncomingMessage, reply: Reply): Reply {
+function closingIfUnread(req: ServedRequest, reply: Reply): Reply {
   // HTTP/2 has no Connection header (node:http2 refuses one): there, an unread stream is reset instead.
   return req.complete || req.httpVersionMajor >= 2 ? reply : withHeaders(reply, { Connection: "close" });
 }
@@ -124,7 +123,7 @@ function replyForFailure(error: unknown): Reply {
 }
 
 /** `PUT /dir/name`: the body becomes `dir/name`, missing folders made; 201, or 204 for a replaced file. */
-async function receivePut(req: IncomingMessage, folderSegments: readonly Buffer[], name: Buffer | null, declared: number | null, policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
+async function receivePut(req: ServedRequest, folderSegments: readonly Buffer[], name: Buffer | null, declared: number | null, policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
   if (name === null) throw new UploadRefusal(400, "PUT names a folder: add the file's name");
   if (req.headers["content-range"] !== undefined) throw new UploadRefusal(400, "PUT with Content-Range: partial writes are not supported"); // RFC 9110 §14.5
   const folder = writableFolder(folderSegments, policy, true);
@@ -152,7 +151,7 @@ async function receivePut(req: IncomingMessage, folderSegments: readonly Buffer[
  * segment of its name, numbered when taken. A form post (it accepts HTML) is sent back to the
  * folder with 303; any other client gets 201 and a JSON array of the stored files' URLs.
  */
-async function receiveForm(req: IncomingMessage, folderSegments: readonly Buffer[], policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
+async function receiveForm(req: ServedRequest, folderSegments: readonly Buffer[], policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
   if (!/^multipart\/form-data\s*;/i.test(req.headers["content-type"] ?? "")) throw new UploadRefusal(415, "POST takes multipart/form-data");
   const folder = writableFolder(folderSegments, policy, false);
   sendContinue();
@@ -181,7 +180,7 @@ let Busboy: BusboyConstructor | undefined;
  * parser meets them. The first failure (a bad name, the limit, a full disk) stops the whole
  * body: the parts being written are dropped, the ones already stored stay (they are whole).
  */
-async function storeFormFiles(req: IncomingMessage, folder: Extract<UploadFolder, { kind: "folder" }>, policy: Policy, upload: UploadPolicy): Promise<Buffer[]> {
+async function storeFormFiles(req: ServedRequest, folder: Extract<UploadFolder, { kind: "folder" }>, policy: Policy, upload: UploadPolicy): Promise<Buffer[]> {
   Busboy ??= (createRequire(import.meta.url)("@fastify/busboy") as { Busboy: BusboyConstructor }).Busboy;
   const parser = Busboy({
     headers: req.headers as Parameters<BusboyConstructor>[0]["headers"],
@@ -268,7 +267,7 @@ export function numberedName(name: Buffer, n: number): Buffer {
  * check in advance) is a 413, and a body that goes silent for BODY_IDLE_MS is cut. Both destroy
  * the request with the stream, and the temporary file is removed.
  */
-function guarded(req: IncomingMessage, maxBytes: number | null): Transform {
+function guarded(req: ServedRequest, maxBytes: number | null): Transform {
   let received = 0;
   let timer: NodeJS.Timeout | undefined;
   const guard: Transform = new Transform({
