@@ -269,6 +269,7 @@ const OID = {
   ecdsaWithSHA256: "1.2.840.10045.4.3.2",
   commonName: "2.5.4.3",
   subjectKeyIdentifier: "2.5.29.14",
+  authorityKeyIdentifier: "2.5.29.35",
   keyUsage: "2.5.29.15",
   subjectAltName: "2.5.29.17",
   basicConstraints: "2.5.29.19",
@@ -282,6 +283,7 @@ function makeCertificate(now: Date, hostnames: readonly string[], addresses: rea
   const notBefore = new Date(Math.floor((now.getTime() - BACKDATE_MS) / 1000) * 1000);
   const notAfter = new Date(notBefore.getTime() + LIFETIME_DAYS * DAY_MS - 1000);
   const spki = publicKey.export({ type: "spki", format: "der" });
+  const keyId = keyIdentifier(publicKey);
   const name = distinguishedName(`serve-here (${os.hostname()})`);
   const signatureAlgorithm = sequence(oid(OID.ecdsaWithSHA256)); // no NULL parameters for ECDSA (RFC 5758 §3.2)
 
@@ -298,7 +300,9 @@ function makeCertificate(now: Date, hostnames: readonly string[], addresses: rea
       extension(OID.basicConstraints, true, sequence()), // cA defaults to FALSE, and DER leaves defaults out
       extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)), // digitalSignature (bit 0), all ECDHE needs
       extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth))),
-      extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(publicKey))),
+      extension(OID.subjectKeyIdentifier, false, octetString(keyId)),
+      // Optional for a self-signed certificate (RFC 5280 §4.2.1.1), but strict WebPKI verifiers want it on every leaf.
+      extension(OID.authorityKeyIdentifier, false, sequence(tagged(0x80, keyId))), // keyIdentifier [0] IMPLICIT
     )),
   );
   const signature = sign("sha256", tbs, privateKey); // DER Ecdsa-Sig-Value, as X.509 wants
