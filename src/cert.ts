@@ -69,9 +69,8 @@ export async function selfSignedCertificate(options: SelfSignedOptions = {}): Pr
   const hostnames = dnsNames(options.hostnames ?? machineHostnames());
   const addresses = ipAddresses(options.addresses ?? machineAddresses());
 
-  const kept = await readKept(dir);
-  const why = kept.kind === "kept" ? whyRenew(kept.x509, now, hostnames, addresses) : kept.reason;
-  if (why === undefined && kept.kind === "kept") {
+  const kept = await keptIfItFits(dir, now, hostnames, addresses);
+  if (kept.kind === "fits") {
     const validTo = certDate(kept.x509, "validTo");
     const daysLeft = Math.floor((validTo.getTime() - now.getTime()) / DAY_MS);
     const reason = `kept: ${daysLeft} days left, and it names every current name and address`;
@@ -80,7 +79,7 @@ export async function selfSignedCertificate(options: SelfSignedOptions = {}): Pr
   const made = makeCertificate(now, hostnames, addresses);
   await keepFiles(dir, made.cert, made.key);
   const fingerprint256 = new X509Certificate(made.cert).fingerprint256;
-  return { ...made, fingerprint256, path: dir, created: true, reason: why ?? "" };
+  return { ...made, fingerprint256, path: dir, created: true, reason: kept.reason };
 }
 
 /** `$XDG_CONFIG_HOME/serve-here`; the XDG spec says to ignore a relative `XDG_CONFIG_HOME`. */
@@ -167,38 +166,46 @@ function ipAddresses(addresses: readonly string[]): string[] {
 // The kept certificate, and whether it still fits
 
 type Kept =
-  | { kind: "kept"; cert: string; key: string; x509: X509Certificate }
-  | { kind: "unusable"; reason: string };
+  | { kind: "fits"; cert: string; key: string; x509: X509Certificate }
+  | { kind: "renew"; reason: string };
 
-/** Reads and checks what is kept; what cannot serve as this certificate comes back as a reason. */
+/** The kept certificate when it can serve, now, for every wanted name and address; else why not. */
+async function keptIfItFits(dir: string, now: Date, hostnames: readonly string[], addresses: readonly string[]): Promise<Kept> {
+  const kept = await readKept(dir);
+  if (kept.kind === "renew") return kept;
+  const why = whyRenew(kept.x509, now, hostnames, addresses);
+  return why === undefined ? kept : { kind: "renew", reason: why };
+}
+
+/** Reads what is kept and checks that it is whole: it parses, and the key is the certificate's and private. */
 async function readKept(dir: string): Promise<Kept> {
   let cert: string, key: string;
   try {
     [cert, key] = await Promise.all([readFile(path.join(dir, CERT_FILE), "utf8"), readFile(path.join(dir, KEY_FILE), "utf8")]);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { kind: "unusable", reason: code === "ENOENT" ? "no certificate kept yet" : `the kept one cannot be read (${code ?? String(error)})` };
+    return { kind: "renew", reason: code === "ENOENT" ? "no certificate kept yet" : `the kept one cannot be read (${code ?? String(error)})` };
   }
   let x509: X509Certificate, privateKey: KeyObject;
   try {
     x509 = new X509Certificate(cert);
   } catch {
-    return { kind: "unusable", reason: `${CERT_FILE} does not parse` };
+    return { kind: "renew", reason: `${CERT_FILE} does not parse` };
   }
   try {
     privateKey = createPrivateKey(key);
   } catch {
-    return { kind: "unusable", reason: `${KEY_FILE} does not parse` };
+    return { kind: "renew", reason: `${KEY_FILE} does not parse` };
   }
   if (privateKey.asymmetricKeyType !== "ec" || privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
-    return { kind: "unusable", reason: `${KEY_FILE} is not an ECDSA P-256 key` };
+    return { kind: "renew", reason: `${KEY_FILE} is not an ECDSA P-256 key` };
   }
-  if (!x509.checkPrivateKey(privateKey)) return { kind: "unusable", reason: `${KEY_FILE} does not match ${CERT_FILE}` };
+  if (!x509.checkPrivateKey(privateKey)) return { kind: "renew", reason: `${KEY_FILE} does not match ${CERT_FILE}` };
   // Like ssh with its keys: a key others could read may be out, so it is not worth keeping. (Windows has no such modes.)
   if (process.platform !== "win32" && ((await stat(path.join(dir, KEY_FILE))).mode & 0o077) !== 0) {
-    return { kind: "unusable", reason: `${KEY_FILE} was readable by other users` };
+    return { kind: "renew", reason: `${KEY_FILE} was readable by other users` };
   }
-  return { kind: "kept", cert, key, x509 };
+  return { kind: "fits", cert, key, x509 };
 }
 
 /** Why the kept certificate no longer fits, or undefined when it does. */
@@ -208,11 +215,14 @@ function whyRenew(x509: X509Certificate, now: Date, hostnames: readonly string[]
   if (msLeft <= 0) return "it has expired";
   if (msLeft < RENEW_DAYS * DAY_MS) return `it expires in ${Math.floor(msLeft / DAY_MS)} days`;
   // OpenSSL's own matching (X509_check_host, X509_check_ip), as a client would do it.
+  // Only what is new counts: an address that went away (a VPN down, Docker stopped) keeps the certificate a phone trusts.
   const newNames = hostnames.filter((name) => x509.checkHost(name, { subject: "never", wildcards: false }) === undefined);
-  if (newNames.length > 0) return `names changed: ${listed(newNames)}`;
   const newAddresses = addresses.filter((address) => x509.checkIP(address) === undefined);
-  if (newAddresses.length > 0) return `addresses changed: ${listed(newAddresses)}`;
-  return undefined;
+  const changes = [
+    ...(newNames.length > 0 ? [`names changed: ${listed(newNames)}`] : []),
+    ...(newAddresses.length > 0 ? [`addresses changed: ${listed(newAddresses)}`] : []),
+  ];
+  return changes.length > 0 ? changes.join("; ") : undefined;
 }
 
 function listed(items: readonly string[]): string {

@@ -243,12 +243,14 @@ test("a new address makes a new certificate, and the reason names it", async (t)
   assert.equal(two.reason, "addresses changed: 10.1.1.1 and fd00::1:2 are new");
 });
 
-test("a new hostname makes a new certificate", async (t) => {
+test("a new hostname makes a new certificate; with new addresses too, the reason names both", async (t) => {
   const dir = configDir(t);
   await make(dir);
   const renewed = await make(dir, { hostnames: [...NAMES, "box.example.com"] });
   assert.equal(renewed.created, true);
   assert.equal(renewed.reason, "names changed: box.example.com is new");
+  const both = await make(dir, { hostnames: ["localhost", "other.local"], addresses: ["10.2.2.2"] });
+  assert.equal(both.reason, "names changed: other.local is new; addresses changed: 10.2.2.2 is new");
 });
 
 test("fewer than 30 days left makes a new certificate, valid from then", async (t) => {
