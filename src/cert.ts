@@ -146,7 +146,8 @@ function dnsNames(names: readonly string[]): string[] {
   const result = new Set<string>();
   for (const name of names) {
     const ascii = domainToASCII(name.replace(/\.$/, "")).toLowerCase();
-    if (ascii.length <= 253 && syntax.test(ascii)) result.add(ascii);
+    // An address given as a name belongs in an iPAddress entry, where a client looks for it.
+    if (ascii.length <= 253 && syntax.test(ascii) && isIP(ascii) === 0) result.add(ascii);
   }
   return [...result];
 }
@@ -181,10 +182,13 @@ async function keptIfItFits(dir: string, now: Date, hostnames: readonly string[]
 async function readKept(dir: string): Promise<Kept> {
   let cert: string, key: string;
   try {
-    [cert, key] = await Promise.all([readFile(path.join(dir, CERT_FILE), "utf8"), readFile(path.join(dir, KEY_FILE), "utf8")]);
+    cert = await readFile(path.join(dir, CERT_FILE), "utf8");
+    key = await readFile(path.join(dir, KEY_FILE), "utf8");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { kind: "renew", reason: code === "ENOENT" ? "no certificate kept yet" : `the kept one cannot be read (${code ?? String(error)})` };
+    const { code, path: file } = error as NodeJS.ErrnoException;
+    const name = path.basename(file ?? "");
+    if (code === "ENOENT") return { kind: "renew", reason: name === CERT_FILE ? "no certificate kept yet" : `${name} is missing` };
+    return { kind: "renew", reason: `${name} cannot be read (${code ?? String(error)})` };
   }
   let x509: X509Certificate, privateKey: KeyObject;
   try {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -281,13 +281,16 @@ test("RFC 5280's 2050 rule: UTCTime until 2049, GeneralizedTime from 2050", asyn
   assert.equal(new Date(new X509Certificate(made.cert).validTo).toISOString(), "2051-01-01T22:59:59.000Z");
 });
 
-test("a corrupt certificate or key is replaced, and the reason says which", async (t) => {
+test("a corrupt certificate, a missing key or a corrupt key is replaced, and the reason says which", async (t) => {
   const dir = configDir(t);
   await make(dir);
   writeFileSync(path.join(dir, "cert.pem"), "-----BEGIN CERTIFICATE-----\nnot base64 DER\n-----END CERTIFICATE-----\n");
   const afterCert = await make(dir);
   assert.equal(afterCert.created, true);
   assert.equal(afterCert.reason, "cert.pem does not parse");
+
+  rmSync(path.join(dir, "key.pem"));
+  assert.equal((await make(dir)).reason, "key.pem is missing");
 
   writeFileSync(path.join(dir, "key.pem"), "", { mode: 0o600 });
   const afterKey = await make(dir);
@@ -377,7 +380,7 @@ test("by default it names localhost, the hostname, hostname.local, loopback and 
 });
 
 test("names a certificate cannot hold are left out; internationalised names are written as xn--", async (t) => {
-  const made = await make(configDir(t), { hostnames: ["localhost", "MY_PC", "a b", "", "Bücher.local", "box.", "-bad.local"], addresses: ["127.0.0.1", "not an address", "fe80::1%eth0", "127.0.0.1"] });
+  const made = await make(configDir(t), { hostnames: ["localhost", "MY_PC", "a b", "", "Bücher.local", "box.", "-bad.local", "10.0.0.1"], addresses: ["127.0.0.1", "not an address", "fe80::1%eth0", "127.0.0.1"] });
   const { dns, ip } = altNames(new X509Certificate(made.cert));
   assert.deepEqual(dns, ["localhost", "xn--bcher-kva.local", "box"]);
   assert.deepEqual(ip, ["127.0.0.1", "fe80::1"], "a zone is dropped, duplicates are not repeated");
