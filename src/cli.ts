@@ -2,16 +2,19 @@
  * The `serve-here` command: parse flags, check the root, start the server, print the banner and
  * the request log, stop cleanly on Ctrl+C or SIGTERM.
  */
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, stripVTControlCharacters, styleText } from "node:util";
 import { ANY_HOST, isHostName } from "./access.js";
 import { parseCredentials, parseCredentialsList } from "./auth.js";
 import { addressLines, qrLines, qrUrl, type QrWhen } from "./banner.js";
+import { selfSignedCertificate, type SelfSignedCertificate } from "./cert.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
+import type { TlsCertificate } from "./tls.js";
 
 const DEFAULT_PORT = 8000;
 /** Without `--port`, a busy 8000 moves to the next free port up to 8020. */
@@ -19,7 +22,7 @@ const PORT_FALLBACK = 20;
 
 const HELP = `Usage: serve-here [ROOT] [options]
 
-Serve the files under ROOT (default: the current folder) over HTTP.
+Serve the files under ROOT (default: the current folder) over HTTP, or HTTPS.
 
 Options:
   -p, --port N           port to listen on; 0 picks any free port
@@ -50,6 +53,10 @@ Options:
                          a form's file lands as "name (1).ext")
       --max-upload SIZE  with --upload: refuse bodies over SIZE bytes with 413
                          (K, M, G for KiB, MiB, GiB; default: no limit)
+      --tls-cert FILE    serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate
+      --tls-key FILE     and this PEM private key; plain http:// requests are redirected
+      --tls-self-signed  serve HTTPS with a certificate made once and kept in
+                         ~/.config/serve-here/ (the banner shows its fingerprint)
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -61,6 +68,7 @@ Examples:
   serve-here --live               edit files, and the browser shows each change
   SERVE_HERE_AUTH=ann:s3cret serve-here   only who knows the password may read
   serve-here --upload             let phones and colleagues drop files into this folder
+  serve-here --tls-self-signed    HTTPS on the LAN, for pages that need a secure context
   curl -T photo.jpg http://HOST:8000/inbox/     upload one file (to a --upload server)
 `;
 
@@ -76,8 +84,12 @@ interface CliPlan {
   open: boolean;
   /** When the banner shows a QR code: `--qr`, `--no-qr`, or by default on a terminal. */
   qr: QrWhen;
+  /** Where HTTPS gets its certificate: files the user named, or the kept self-signed one; null for plain HTTP. */
+  tls: TlsSource | null;
   options: ServerOptions;
 }
+
+type TlsSource = { kind: "files"; cert: string; key: string } | { kind: "self-signed" };
 
 type Parsed = { kind: "help" } | { kind: "version" } | { kind: "run"; plan: CliPlan };
 
@@ -112,6 +124,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         upload: { type: "boolean" },
         overwrite: { type: "boolean" },
         "max-upload": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-self-signed": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -140,6 +155,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (!values.upload && values.overwrite) throw new UsageError("--overwrite needs --upload");
   if (!values.upload && values["max-upload"] !== undefined) throw new UsageError("--max-upload needs --upload");
   const maxUploadBytes = values["max-upload"] === undefined ? undefined : parseSize("--max-upload", values["max-upload"]);
+  const tls = parseTls(values["tls-cert"], values["tls-key"], values["tls-self-signed"] ?? false);
 
   return {
     kind: "run",
@@ -149,6 +165,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       quiet: values.quiet ?? false,
       open: values.open ?? false,
       qr: values.qr ? "always" : values["no-qr"] ? "never" : "on-terminal",
+      tls,
       options: {
         root,
         port,
@@ -172,6 +189,18 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       },
     },
   };
+}
+
+/** `--tls-cert` with `--tls-key`, or `--tls-self-signed`, or neither. */
+function parseTls(cert: string | undefined, key: string | undefined, selfSigned: boolean): TlsSource | null {
+  if (selfSigned) {
+    if (cert !== undefined || key !== undefined) throw new UsageError("give --tls-cert and --tls-key, or --tls-self-signed, not both");
+    return { kind: "self-signed" };
+  }
+  if (cert === undefined && key === undefined) return null;
+  if (cert === undefined || cert === "") throw new UsageError("--tls-key needs --tls-cert FILE too");
+  if (key === undefined || key === "") throw new UsageError("--tls-cert needs --tls-key FILE too");
+  return { kind: "files", cert, key };
 }
 
 /** `--allowed-host` names, each a DNS name, or `any` alone. */
@@ -311,18 +340,28 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (!rootStats) return fail(`${plan.root}: no such folder`, 1);
   if (!rootStats.isDirectory()) return fail(`${plan.root}: not a folder`, 1);
 
+  let certificate: LoadedCertificate | undefined;
+  if (plan.tls) {
+    try {
+      certificate = await loadCertificate(plan.tls, plan.root);
+    } catch (error) {
+      return fail((error as Error).message, 1);
+    }
+  }
+
   const paint = makePainter(process.stdout);
   const onResponse = plan.quiet ? undefined : (entry: AccessLogEntry) => process.stdout.write(colourLogLine(entry, paint) + "\n");
 
   let started;
   try {
-    started = await startServer({ ...plan.options, onResponse });
+    started = await startServer({ ...plan.options, onResponse, tls: certificate?.pem });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const port = plan.options.port;
     if (code === "EADDRINUSE") return fail(plan.portGiven ? `port ${port} is already in use` : `ports ${port} to ${port! + PORT_FALLBACK} are all in use; choose one with --port`, 1);
     if (code === "EACCES") return fail(`not allowed to listen on port ${port} (ports below 1024 need privileges)`, 1);
     if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN") return fail(`cannot listen on ${plan.options.host}: no such local address`, 1);
+    if (certificate) return fail(`cannot serve HTTPS with ${certificate.from}: ${(error as Error).message}`, 1);
     return fail(`cannot start: ${(error as Error).message}`, 1);
   }
 
@@ -335,9 +374,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const fits = plan.qr === "always" || !process.stdout.columns || code.every((line) => visibleWidth(line) <= process.stdout.columns);
   if (code.length > 0 && fits) lines.push("", ...code, "");
   if (plan.options.live) lines.push(`  Live reload: on`);
+  if (certificate) lines.push(...certificate.bannerLines);
   const users = plan.options.auth?.length ?? 0;
   if (users > 0) lines.push(`  Password: required (${users} ${users === 1 ? "user" : "users"})`);
-  const inClear = clearTextWarning(plan.options);
+  const inClear = certificate ? null : clearTextWarning(plan.options);
   if (inClear) lines.push(paint("yellow", inClear));
   if (plan.options.upload) lines.push(`  Uploads: on (into ${displayRoot(plan.root)})${uploadDetails(plan.options)}`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
@@ -354,6 +394,50 @@ export async function main(argv: string[]): Promise<number | undefined> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   return undefined;
+}
+
+interface LoadedCertificate {
+  pem: TlsCertificate;
+  /** For error messages: which certificate it is. */
+  from: string;
+  /** What the banner says of it. */
+  bannerLines: string[];
+}
+
+/**
+ * The certificate and key: read from the user's files, or the self-signed one (made now, or the
+ * one kept from before). Throws an Error whose message is for the user.
+ */
+async function loadCertificate(source: TlsSource, root: string): Promise<LoadedCertificate> {
+  if (source.kind === "files") {
+    const read = (flag: string, file: string) =>
+      readFile(file).catch((error: NodeJS.ErrnoException) => {
+        throw new Error(`${flag} ${file}: ${error.code === "ENOENT" ? "no such file" : error.code === "EACCES" ? "not allowed to read it" : error.message}`);
+      });
+    const pem = { cert: await read("--tls-cert", source.cert), key: await read("--tls-key", source.key) };
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(pem.cert);
+    } catch {
+      throw new Error(`--tls-cert ${source.cert}: not a PEM certificate`);
+    }
+    return { pem, from: `--tls-cert ${source.cert} and --tls-key ${source.key}`, bannerLines: [`  HTTPS: ${source.cert}, valid until ${x509.validTo}`] };
+  }
+  let made: SelfSignedCertificate;
+  try {
+    made = await selfSignedCertificate({ servedRoot: root });
+  } catch (error) {
+    throw new Error(`--tls-self-signed: ${(error as Error).message}`);
+  }
+  return {
+    pem: { cert: made.cert, key: made.key },
+    from: `the self-signed certificate in ${made.path}`,
+    bannerLines: [
+      `  HTTPS: self-signed certificate, ${made.created ? "just made" : "made before"}, kept in ${made.path}`,
+      `  SHA-256 fingerprint: ${made.fingerprint256}`,
+      `  (a browser warns about it once: check the fingerprint it shows against this one)`,
+    ],
+  };
 }
 
 /**

@@ -22,6 +22,7 @@ export { parseHttpDate } from "./conditional.js";
 export { type Credentials } from "./auth.js";
 export { parseRangeHeader, type ByteRange, type RangeRequest } from "./ranges.js";
 export { rankNetworkAddresses, type NetworkAddress } from "./network.js";
+export { type TlsCertificate } from "./tls.js";
 
 /** Options for `startServer`: the handler's, plus where to listen. */
 export interface ServerOptions extends HandlerOptions {

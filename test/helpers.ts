@@ -171,7 +171,7 @@ export function startCli(t: TestContext, args: string[], options: { cwd?: string
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner within 10 s; stdout: ${out}; stderr: ${err}`)), 10_000);
     const onData = () => {
-      const match = /at (http:\/\/\S+?:(\d+)\/)/.exec(out);
+      const match = /at (https?:\/\/\S+?:(\d+)\/)/.exec(out);
       if (!match) return;
       clearTimeout(timer);
       child.stdout.off("data", onData);
