@@ -271,10 +271,13 @@ const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connecti
 
 /**
  * Calls `start(true)` once the response may stream its body, or `start(false)` if it never will.
- * An HTTP/2 stream is its own from the start (many share a connection, none waits for another).
+ * An HTTP/2 stream is its own from the start (many share a connection, none waits for another),
+ * but a client can reset it in the same read that opened it: CVE-2023-44487's pattern opens and
+ * resets thousands at once, and a file read begun for each would hold a buffer apiece. The body
+ * starts on the next turn of the event loop, once node:http2 has handled every frame of that read.
  */
 function whenStreamIsOurs(res: ServedResponse, start: (ours: boolean) => void): void {
-  if (res instanceof Http2ServerResponse) return start(!res.stream.destroyed);
+  if (res instanceof Http2ServerResponse) return void setImmediate(() => start(!res.destroyed && !res.stream.destroyed));
   whenConnectionIsOurs(res, res.req.socket, start);
 }
 
