@@ -84,7 +84,8 @@ export function createTlsListener(handler: Handler, certificate: TlsCertificate,
 
   const accepted = new Set<Socket>();
   const waiting = new Set<Socket>();
-  const front = net.createServer((socket) => {
+  // noDelay: small answers leave at once, as from node:http's own listener.
+  const front = net.createServer({ noDelay: true }, (socket) => {
     accepted.add(socket);
     socket.once("close", () => accepted.delete(socket));
     waiting.add(socket);
@@ -96,7 +97,7 @@ export function createTlsListener(handler: Handler, certificate: TlsCertificate,
       waiting.delete(socket);
       const first = socket.read(1) as Buffer | null;
       if (first === null) return void socket.destroy(); // closed before a byte
-      socket.unshift(first); // both servers read whatever is buffered before the socket itself
+      socket.unshift(first); // TLS and HTTP/1 both read what the socket holds buffered before reading on
       socket.setTimeout(0);
       socket.off("error", onError);
       (first[0] === TLS_HANDSHAKE ? secure : plain).emit("connection", socket);
