@@ -265,6 +265,19 @@ eachClient("a folder without index.html is listed", async (t, client) => {
   assert.match(got.body.toString(), /Directory listing for \/docs\//);
   assert.match(got.body.toString(), /guide\.txt/);
   assert.match(got.body.toString(), /notes\.md/);
+  // "Open on another device" names this page with the scheme it came over.
+  const scheme = client.transport === "HTTP/1.1" ? "http" : "https";
+  assert.match(got.body.toString(), new RegExp(`<figcaption>${scheme}://[^<]+:${server.port}/docs/</figcaption>`));
+});
+
+eachClient("errors are the same pages: a malformed escape is 400, an unknown method 405 with Allow", async (t, client) => {
+  const server = await serveFor(t, client, { root: tempDir(t) });
+  const bad = await client.ask(server.port, "/%zz");
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.toString(), /<title>400 Bad Request<\/title>/);
+  const method = await client.ask(server.port, "/", { method: "DELETE" });
+  assert.equal(method.status, 405);
+  assert.equal(method.headers.allow, "GET, HEAD, OPTIONS");
 });
 
 eachClient("a missing path gets the root's 404.html with status 404", async (t, client) => {
