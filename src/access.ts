@@ -94,8 +94,10 @@ function judgeHost(req: ServedRequest, rule: HostRule): HostVerdict {
   // Two Host headers could each be read by a different hop (RFC 9112 §3.2 says 400).
   if (countHostHeaders(req) > 1) return { kind: "malformed", note: "more than one Host header" };
   // Nor may HTTP/2's two places for the name disagree (RFC 9113 §8.3.1: malformed).
-  if (req instanceof Http2ServerRequest && req.headers.host !== undefined && req.headers[":authority"] !== undefined && req.headers.host !== req.headers[":authority"]) {
-    return { kind: "malformed", note: "Host differs from :authority" };
+  if (req instanceof Http2ServerRequest) {
+    const host = headerText(req, "host")?.toLowerCase();
+    const authority = headerText(req, ":authority")?.toLowerCase();
+    if (host !== undefined && authority !== undefined && host !== authority) return { kind: "malformed", note: "Host differs from :authority" };
   }
   const authority = requestedAuthority(req);
   // HTTP/1.0 may leave Host out: then there is no name a page could have rebound.

@@ -9,7 +9,8 @@
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
  *   ranges, of the file's own bytes only (ranges.ts) → Reply → the wire (reply.ts)
  *
- * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express.
+ * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express,
+ * and for `node:http2`'s compatibility API (HTTPS with HTTP/2: server.ts, tls.ts).
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
 import { hostRefusal, httpsRedirect } from "./access.js";
