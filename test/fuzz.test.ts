@@ -1018,6 +1018,8 @@ function checkResponse(r: Response, req: Req | null, known: Known, mayBeCut: boo
     const location = header(r, "location") ?? "";
     if (!/^\/(?![/\\])/.test(location)) fail("open-redirect", `301 Location ${JSON.stringify(location)} does not stay on this server`);
     if (/[^\x21-\x7e]/.test(location)) fail("bad-location", `301 Location ${JSON.stringify(location)} has raw bytes`);
+    // A redirect goes to the normal form (RFC 3986 §5.2.4): no `.` or `..` segment in any spelling.
+    if (location.split("?")[0]!.split("/").some((s) => /^(\.|%2e){1,2}$/i.test(s))) fail("bad-location", `301 Location ${JSON.stringify(location)} holds a dot segment`);
   }
   if (r.status === 404 && !headOnly && r.complete && r.body.length > 0 && !r.body.equals(known.notFoundPage)) fail("wrong-404", "404 body is not the root's 404.html");
   const type = header(r, "content-type") ?? "";

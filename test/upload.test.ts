@@ -468,6 +468,18 @@ for (const [target, status] of HOSTILE_PUT_TARGETS) {
   });
 }
 
+test("writes never normalise: a form POST to a folder spelled with dot segments is 400, though GET redirects it", async (t) => {
+  const root = tempDir(t, { in: {} });
+  const server = await serve(t, { root, upload: true });
+  for (const target of ["/in/../", "/in/./", "/x/%2e%2e/in/", "/in/.%2E/", "/in/.."]) {
+    const res = await postFiles(server.port, target, [{ name: "a.txt", data: "a" }]);
+    assert.equal(res.status, 400, `POST ${target}`);
+    const read = await rawRequest(server.port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    assert.equal(read.status, 301, `GET ${target}`);
+  }
+  assert.deepEqual(tree(root), ["in"], "nothing written");
+});
+
 test("the longest allowed name (255 bytes) and unicode names are stored", async (t) => {
   const root = tempDir(t);
   const server = await serve(t, { root, upload: true });
