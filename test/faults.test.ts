@@ -15,7 +15,7 @@ import { rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { AS_NOBODY, NOBODY, PROJECT_ROOT, assertReachableByNobody, eventually, needsPrivilegeDrop, openDescriptorCount, parseRawResponse, request, startCli, tempDir, type RunningCli, type Tree } from "./helpers.js";
+import { NOBODY, eventually, needsPrivilegeDrop, openDescriptorCount, parseRawResponse, request, startCli, tempDir, unprivilegedServer, type RunningCli, type Tree } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const LOCAL = ["-p", "0", "-b", "127.0.0.1"];
@@ -775,7 +775,9 @@ test(`descriptor exhaustion under ulimit -n ${FD_LIMIT}: 503 with Retry-After, n
  * tree is chowned to uid 65534 and the binary runs as that uid; otherwise both are ours.
  * `lock(file, mode)` chmods, and puts the mode back before the tree is removed.
  */
-async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: string; port: number; cli: RunningCli; lock: (file: string, mode: number) => void }> {
+async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: string; port: number; cli: RunningCli; lock: (file: string, mode: number) => void } | null> {
+  const server = unprivilegedServer(t); // null: skipped, uid 65534 cannot reach even the temporary folder
+  if (server === null) return null;
   const restores: Array<() => void> = [];
   t.after(() => {
     for (const restore of restores.reverse()) restore();
@@ -790,10 +792,8 @@ async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: str
       if (statSync(p).isDirectory()) for (const name of readdirSync(p)) chownTree(path.join(p, name));
     };
     chownTree(root);
-    assertReachableByNobody(path.join(PROJECT_ROOT, "dist", "src", "server.js"));
-    assertReachableByNobody(process.execPath);
   }
-  const cli = await startCli(t, [root, ...LOCAL], drop ? { command: [...AS_NOBODY, process.execPath] } : {});
+  const cli = await startCli(t, [root, ...LOCAL], server);
   const lock = (file: string, mode: number) => {
     const original = statSync(file).mode & 0o7777;
     chmodSync(file, mode);
@@ -803,7 +803,9 @@ async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: str
 }
 
 test("a folder with mode 000: its listing and everything below it answer 403, existing or not", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, { "a.txt": "alpha", locked: { "inside.txt": "SECRET-INSIDE", sub: { "deep.txt": "deep" } } });
+  const site = await unprivilegedSite(t, { "a.txt": "alpha", locked: { "inside.txt": "SECRET-INSIDE", sub: { "deep.txt": "deep" } } });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   lock(path.join(root, "locked"), 0o000);
   assert.equal((await request(port, "/a.txt")).status, 200, "the server can reach the root");
   // realpath() below the folder fails with EACCES whether or not the name exists, so 403 for both:
@@ -824,11 +826,13 @@ test("a folder with mode 000: its listing and everything below it answer 403, ex
 });
 
 test("a folder readable but not searchable (0600) answers 403, listing and files; searchable but not readable (0100) serves its files and refuses its listing", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, {
+  const site = await unprivilegedSite(t, {
     "a.txt": "alpha",
     readonly: { "r.txt": "in readonly" },
     traverse: { "x.txt": "in traverse-only", open: { "o.txt": "in open" } },
   });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   lock(path.join(root, "readonly"), 0o600);
   lock(path.join(root, "traverse"), 0o100);
   const answers: Record<string, number> = {};
@@ -857,10 +861,12 @@ test("a folder readable but not searchable (0600) answers 403, listing and files
 });
 
 test("an unreadable index.html answers 403 and leaks no listing; an unreadable 404.html gives the generic 404", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, {
+  const site = await unprivilegedSite(t, {
     "404.html": "CUSTOM-404-PAGE",
     site: { "index.html": "INDEX-CONTENT", "private-notes.txt": "notes", "public.txt": "public" },
   });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   lock(path.join(root, "site", "index.html"), 0o000);
   lock(path.join(root, "404.html"), 0o000);
   const index = await request(port, "/site/");
@@ -877,7 +883,9 @@ test("an unreadable index.html answers 403 and leaks no listing; an unreadable 4
 });
 
 test("a file that becomes unreadable: 200, then 403, then 200 again; made unreadable mid-send, the open response completes", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, { "doc.txt": "document" });
+  const site = await unprivilegedSite(t, { "doc.txt": "document" });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   const file = path.join(root, "doc.txt");
   assert.equal((await request(port, "/doc.txt")).status, 200);
   lock(file, 0o000);

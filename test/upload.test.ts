@@ -14,7 +14,7 @@ import test from "node:test";
 import { promisify } from "node:util";
 import type { AccessLogEntry } from "../src/server.js";
 import { numberedName } from "../src/upload.js";
-import { eventually, rawRequest, request, runCli, serve, startCli, tempDir, unprivilegedNode } from "./helpers.js";
+import { eventually, rawRequest, request, runCli, serve, startCli, tempDir, unprivilegedServer } from "./helpers.js";
 
 const run = promisify(execFile);
 
@@ -401,10 +401,12 @@ test("a full disk is 507 and leaves nothing (a 1 MiB tmpfs)", async (t) => {
 });
 
 test("a folder the server may not write into is 403 and gets nothing (server run as another user)", async (t) => {
+  const server = unprivilegedServer(t);
+  if (server === null) return;
   const root = tempDir(t, { locked: {} });
   chmodSync(root, 0o755);
   chmodSync(path.join(root, "locked"), 0o555);
-  const cli = await startCli(t, [root, "--upload", "-p", "0", "-b", "127.0.0.1", "-q"], { command: unprivilegedNode() });
+  const cli = await startCli(t, [root, "--upload", "-p", "0", "-b", "127.0.0.1", "-q"], server);
   const res = await send(cli.port, "PUT", "/locked/a.txt", "a");
   assert.equal(res.status, 403);
   const form = await postFiles(cli.port, "/locked/", [{ name: "a.txt", data: "a" }]);
