@@ -3,6 +3,7 @@
  * requests over `net` where a client library would normalise the path away, and the real binary.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { chmodSync, cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -205,6 +206,34 @@ export async function eventually(check: () => boolean | Promise<boolean>, messag
     if (Date.now() > deadline) throw new Error(message);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A randomised suite's seed, and how to run the same cases again. */
+export interface SuiteSeed {
+  seed: number;
+  /** The shell command that replays this run from a fresh checkout, with `more` settings added. */
+  replay: (more?: Record<string, string | number>) => string;
+  /** One line for the log: the seed, the replay command, and the runtime it ran on. */
+  line: string;
+}
+
+/**
+ * The seed of a randomised suite: `variable` from the environment when set (a replay), else a new
+ * random one each run. `settings` are the other variables that shape the cases (only those set
+ * are repeated). A malformed seed is an error, never a silent 0 or NaN.
+ */
+export function suiteSeed(variable: string, testFile: string, settings: readonly string[] = []): SuiteSeed {
+  const given = process.env[variable];
+  if (given !== undefined && given !== "" && !(/^\d{1,10}$/.test(given) && Number(given) < 2 ** 32)) {
+    throw new Error(`${variable}=${JSON.stringify(given)}: a seed is a whole number from 0 to ${2 ** 32 - 1}`);
+  }
+  const seed = given !== undefined && given !== "" ? Number(given) : randomInt(2 ** 32);
+  const fixed = settings.filter((name) => process.env[name] !== undefined && process.env[name] !== "").map((name) => `${name}=${process.env[name]}`);
+  const replay = (more: Record<string, string | number> = {}) => {
+    const env = [`${variable}=${seed}`, ...fixed, ...Object.entries(more).map(([name, value]) => `${name}=${value}`)].join(" ");
+    return `npm run build && ${env} node --test dist/test/${testFile}`;
+  };
+  return { seed, replay, line: `seed ${seed}; replay: ${replay()} (this run: Node ${process.version})` };
 }
 
 // Root ignores file modes, so permission tests run the server as uid 65534 when we are root.
