@@ -1,6 +1,7 @@
 /**
  * From a request target to path segments below the root: the one function that decides what a
- * target names (`resolveTargetPath`), and the canonical URL of a folder.
+ * target names (`resolveTargetPath`), and the canonical URL of a path (a folder's, or a target's
+ * once its dot segments are removed).
  */
 import { isUtf8 } from "node:buffer";
 import { encodePathSegment } from "./listing.js";
