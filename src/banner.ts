@@ -9,11 +9,17 @@ import type { StartedServer } from "./server.js";
 /** When to print the QR code: `--qr`, `--no-qr`, or by default only on a terminal. */
 export type QrWhen = "always" | "never" | "on-terminal";
 
-/** `Local:` and one `Network:` line per URL, best first; a virtual interface's URL says which it is. */
-export function addressLines(started: Pick<StartedServer, "url" | "network">): string[] {
-  const lines = [`  Local:    ${started.url}`];
-  for (const { url, label } of started.network) lines.push(`  Network:  ${url}${label === undefined ? "" : `  (${label})`}`);
-  return lines;
+/** The banner's first line, which gives the local URL: the one place it is printed. */
+export function servingLine(root: string, url: string): string {
+  return `Serving ${root} at ${url}`;
+}
+
+/**
+ * One `Network:` line per URL another device could use, best first; a virtual interface's URL
+ * says which it is. The local URL is not among them: the first line has it already.
+ */
+export function networkLines(started: Pick<StartedServer, "network">): string[] {
+  return started.network.map(({ url, label }) => `  Network:  ${url}${label === undefined ? "" : `  (${label})`}`);
 }
 
 /**

@@ -10,7 +10,7 @@ import path from "node:path";
 import { parseArgs, stripVTControlCharacters, styleText } from "node:util";
 import { ANY_HOST, isHostName } from "./access.js";
 import { parseCredentials, parseCredentialsList } from "./auth.js";
-import { addressLines, qrLines, qrUrl, type QrWhen } from "./banner.js";
+import { networkLines, qrLines, qrUrl, servingLine, type QrWhen } from "./banner.js";
 import { selfSignedCertificate, type SelfSignedCertificate } from "./cert.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
@@ -365,9 +365,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
     return fail(`cannot start: ${(error as Error).message}`, 1);
   }
 
-  const lines = [`Serving ${displayRoot(plan.root)} at ${paint(["cyan", "bold"], started.url)}`];
+  const lines = [servingLine(displayRoot(plan.root), paint(["cyan", "bold"], started.url))];
   if (!plan.portGiven && started.port !== plan.options.port) lines.push(paint("yellow", `  (port ${plan.options.port} is in use, so this is ${started.port})`));
-  lines.push(...addressLines(started));
+  lines.push(...networkLines(started));
   const qr = qrUrl(plan.qr, process.stdout.isTTY === true, started);
   const code = qr === null ? [] : qrLines(qr, colourAllowed(process.stdout));
   // A code wrapped by a narrow terminal scans as nothing: by default, leave it out there.

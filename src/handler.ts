@@ -3,7 +3,8 @@
  *
  *   who may ask: the Host check (access.ts), then passwords (auth.ts) →
  *   uploads, PUT and POST with --upload (upload.ts, its own steps) |
- *   method → target → serve-here's own routes (live.ts, upload.ts) → segments (target.ts) →
+ *   method → target → serve-here's own routes (live.ts, upload.ts) → segments, dot segments
+ *   redirected to their normal form (target.ts) →
  *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
  *   folder: zip (archive.ts), index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
@@ -140,6 +141,9 @@ function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath
   const live = policy.live?.route(target);
   if (live === "script") return fileReply(req, policy.live!.script, null, policy);
   if (live === "events") return policy.live!.eventsReply(req);
+  // Dot segments are for GET and HEAD only: other methods were answered above, whatever their
+  // target (a 301 would turn a POST into a GET), and uploads never normalise (target.ts).
+  if (target.kind === "redirect") return { ...emptyReply(301, { Location: target.location }), note: target.reason };
   if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(req, policy, hasNext, target.reason);
   let status: number;
   let note: string | undefined;

@@ -1,6 +1,7 @@
 /**
  * From a request target to path segments below the root: the one function that decides what a
- * target names (`resolveTargetPath`), and the canonical URL of a folder.
+ * target names (`resolveTargetPath`), and the canonical URL of a path (a folder's, or a target's
+ * once its dot segments are removed).
  */
 import { isUtf8 } from "node:buffer";
 import { encodePathSegment } from "./listing.js";
@@ -17,6 +18,13 @@ export type TargetPath =
       query: string;
       /** False when the decoded path is not UTF-8: it can only name a file with exactly those bytes. */
       utf8: boolean;
+    }
+  | {
+      /** The target holds `.` or `..` segments that stay inside the root: 301 to `location` (GET, HEAD). */
+      kind: "redirect";
+      /** The normalised target, path-absolute and percent-encoded, query kept: never `//…` or `/\…`. */
+      location: string;
+      reason: string;
     }
   | { kind: "refuse"; status: 400 | 404; reason: string };
 
@@ -37,7 +45,17 @@ export function isUploadTemp(name: Buffer): boolean {
 
 /**
  * Turns a raw request target into segments below the root, following `send`'s prologue: decode
- * once, reject NUL, reject every `..`, then apply the dotfile policy to what remains.
+ * once, reject NUL, remove dot segments (RFC 3986 §5.2.4) relative to the root, refuse a `..`
+ * that would climb above it, then apply the dotfile policy to what remains.
+ *
+ * A target with dot segments that stays inside the root is not served under that name but
+ * redirected to its normal form, so each file has one URL (for caches, logs and relative links),
+ * as Go's ServeMux does. Percent-encoded dots count as dots (`%2e%2e`, `.%2E`): RFC 3986 §2.3 and
+ * §6.2.2.2 make an encoded unreserved character the character itself, nginx and the WHATWG URL
+ * parser treat them so, and a server that did not would let `%2e%2e` mean one thing here and
+ * another to every proxy in front. An encoded slash (`%2f`) separates segments, as it always has
+ * here and in nginx: the file system knows no other meaning for it. Empty segments (`//`) are
+ * merged silently, as nginx's `merge_slashes` does.
  */
 export function resolveTargetPath(rawTarget: string, dotfiles: boolean): TargetPath {
   const split = splitTarget(rawTarget);
@@ -49,21 +67,37 @@ export function resolveTargetPath(rawTarget: string, dotfiles: boolean): TargetP
   if (bytes.includes(0)) return { kind: "refuse", status: 400, reason: "NUL byte in path" };
 
   const segments: Buffer[] = [];
+  let dotSegments = false;
   for (const segment of splitBytes(bytes, SLASH)) {
-    if (segment.length === 0 || (segment.length === 1 && segment[0] === DOT)) continue;
-    // `..` is refused in every spelling: plain, decoded from `%2e%2e`, or beside a backslash,
-    // which Windows (and some proxies) treat as a separator.
-    if (splitBytes(segment, BACKSLASH).some(isDotDot)) return { kind: "refuse", status: 400, reason: "dot-dot segment" };
+    if (segment.length === 0) continue;
+    if (isDot(segment)) {
+      dotSegments = true;
+      continue;
+    }
+    if (isDotDot(segment)) {
+      // Above the root there is nothing we may name: refused, never clamped to the root as §5.2.4 would.
+      if (segments.pop() === undefined) return { kind: "refuse", status: 400, reason: "dot-dot segment climbs above the root" };
+      dotSegments = true;
+      continue;
+    }
+    // A `..` beside a backslash is refused, never resolved: on Linux `sub\..\x` is one name, to
+    // Windows (and some proxies) three segments, and a redirect cannot say which one was meant.
+    if (splitBytes(segment, BACKSLASH).some(isDotDot)) return { kind: "refuse", status: 400, reason: "dot-dot segment beside a backslash" };
     if (process.platform === "win32" && segment.includes(BACKSLASH)) return { kind: "refuse", status: 400, reason: "backslash in path" };
-    if (segment[0] === DOT && !dotfiles && !(segments.length === 0 && segment.equals(WELL_KNOWN))) {
+    segments.push(segment);
+  }
+  // The dotfile rule judges what the target names once normalised: `/.git/../a` names `/a`, while
+  // `/sub/../.git/config` is refused here rather than redirected to a 404.
+  for (const [i, segment] of segments.entries()) {
+    if (segment[0] === DOT && !dotfiles && !(i === 0 && segment.equals(WELL_KNOWN))) {
       return { kind: "refuse", status: 404, reason: "dotfile hidden; --dotfiles serves it" };
     }
     if (isUploadTemp(segment)) return { kind: "refuse", status: 404, reason: "an upload in progress is never served" };
-    segments.push(segment);
   }
-  // `/dir/`, `/dir/.` and `/dir/%2e` all name the folder itself (RFC 3986 §5.2.4).
+  // `/dir/`, `/dir/.` and `/dir/a/..` all name the folder (RFC 3986 §5.2.4 leaves the last `/`).
   const last = bytes.subarray(bytes.lastIndexOf(SLASH) + 1);
-  const slash = last.length === 0 || (last.length === 1 && last[0] === DOT);
+  const slash = last.length === 0 || isDot(last) || isDotDot(last);
+  if (dotSegments) return { kind: "redirect", location: pathLocation(segments, slash, query), reason: "dot segments removed" };
   return { kind: "path", segments, slash, query, utf8: isUtf8(bytes) };
 }
 
@@ -193,12 +227,27 @@ function splitBytes(bytes: Buffer, separator: number): Buffer[] {
   return parts;
 }
 
+function isDot(segment: Buffer): boolean {
+  return segment.length === 1 && segment[0] === DOT;
+}
+
 function isDotDot(segment: Buffer): boolean {
   return segment.length === 2 && segment[0] === DOT && segment[1] === DOT;
 }
 
 /** The canonical, path-absolute form of a folder's URL: never `//…` or `/\…` (CVE-2021-28861). */
 export function folderLocation(segments: readonly Buffer[], query: string): string {
-  const safeQuery = query.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c));
-  return "/" + segments.map((s) => encodePathSegment(s) + "/").join("") + safeQuery;
+  return pathLocation(segments, true, query);
+}
+
+/**
+ * The canonical, path-absolute URL of `segments`, with a trailing `/` when `slash`, and the query
+ * as it came. Every segment is non-empty and percent-encoded (`/` and `\` included), so the result
+ * never begins with `//` or `/\`, which a browser would read as another host (CVE-2021-28861).
+ */
+function pathLocation(segments: readonly Buffer[], slash: boolean, query: string): string {
+  // The query is kept byte for byte: Node hands the target over as latin1, one char per byte.
+  const safeQuery = query.replace(/[^\x21-\x7e]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0"));
+  const path = segments.map(encodePathSegment).join("/");
+  return "/" + path + (slash && path !== "" ? "/" : "") + safeQuery;
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import os, { type NetworkInterfaceInfo } from "node:os";
 import { test, type TestContext } from "node:test";
-import { addressLines, qrUrl } from "../src/banner.js";
+import { networkLines, qrUrl } from "../src/banner.js";
 import { rankNetworkAddresses } from "../src/network.js";
 import { qrMatrix, renderHalfBlocks } from "../src/qr.js";
 import { BIN, decodeQr, eventually, halfBlocksToModules, modulesToPbm, runCli, startCli, tempDir } from "./helpers.js";
@@ -77,14 +77,28 @@ test("a machine with only virtual interfaces still lists them; one with none lis
 });
 
 test("the banner labels a virtual interface's URL with its name, and no other", () => {
-  const lines = addressLines({
-    url: "http://127.0.0.1:8000/",
+  const lines = networkLines({
     network: [
       { url: "http://10.0.0.5:8000/", interfaceName: "eth0", label: undefined },
       { url: "http://172.17.0.1:8000/", interfaceName: "docker0", label: "docker0" },
     ],
   });
-  assert.deepEqual(lines, ["  Local:    http://127.0.0.1:8000/", "  Network:  http://10.0.0.5:8000/", "  Network:  http://172.17.0.1:8000/  (docker0)"]);
+  assert.deepEqual(lines, ["  Network:  http://10.0.0.5:8000/", "  Network:  http://172.17.0.1:8000/  (docker0)"]);
+});
+
+test("the banner gives the local URL once, on its first line, and each network URL once", async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  // Bound to every interface, as by default: the local URL and any network ones.
+  const cli = await startCli(t, [root, "-p", "0", "--no-qr"]);
+  await eventually(() => cli.stdout().includes("Press Ctrl+C"), "no whole banner");
+  const banner = cli.stdout().slice(0, cli.stdout().indexOf("Press Ctrl+C"));
+  const lines = banner.trimEnd().split("\n");
+  assert.equal(lines[0], `Serving ${root} at ${cli.url}`);
+  const urls = [...banner.matchAll(/https?:\/\/\S+/g)].map((m) => m[0]);
+  assert.equal(urls.filter((url) => url === cli.url).length, 1, `the local URL once: ${JSON.stringify(banner)}`);
+  assert.equal(new Set(urls).size, urls.length, `no URL twice: ${JSON.stringify(banner)}`);
+  assert.doesNotMatch(banner, /Local:/);
+  for (const line of lines.slice(1)) assert.match(line, /^ {2}Network: {2}http:\/\/\S+\/( {2}\(.+\))?$/, "every other line is a Network: URL");
 });
 
 test("which URL the QR code shows: the first network URL on a terminal, none off it unless --qr, none with --no-qr", () => {

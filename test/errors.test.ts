@@ -11,7 +11,8 @@ import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { AS_NOBODY, PROJECT_ROOT, assertReachableByNobody, needsPrivilegeDrop, rawGet, rawRequest, request, serve, startCli, tempDir, type RawResponse, type Tree } from "./helpers.js";
+import { pathToFileURL } from "node:url";
+import { needsPrivilegeDrop, rawGet, rawRequest, request, serve, startCli, tempDir, unprivilegedServer, type RawResponse, type Tree } from "./helpers.js";
 import { createHandler } from "../src/server.js";
 
 const OUTSIDE_SECRET = "OUTSIDE-SECRET-5d1e9a";
@@ -180,11 +181,14 @@ test("no response, error or otherwise, reveals the root's absolute path", async 
 // Unreadable files: 403. Root ignores file modes, so as root the server runs as uid 65534.
 // ---------------------------------------------------------------------------------------------
 
-/** A site uid 65534 can read, with `top` opened up from mkdtemp's 0700. */
+/**
+ * A site uid 65534 can read, with `top` opened up from mkdtemp's 0700. It lies in the temporary
+ * folder, as the copy of the server does (`unprivilegedServer`), which skips the test when uid
+ * 65534 cannot reach that.
+ */
 function sharedSite(t: TestContext, tree: Tree): { top: string; root: string } {
   const s = site(t, tree);
   chmodSync(s.top, 0o755);
-  assertReachableByNobody(path.join(s.root, "a.txt"));
   return s;
 }
 
@@ -205,12 +209,12 @@ function modeLocker(t: TestContext): (file: string, mode: number) => void {
   };
 }
 
-/** The real binary serving `root`: as uid 65534 when we are root, else as ourselves. */
-async function serveUnprivileged(t: TestContext, root: string): Promise<number> {
+/** The real binary serving `root` as uid 65534 when we are root, else in-process; null when skipped. */
+async function serveUnprivileged(t: TestContext, root: string): Promise<number | null> {
   if (!needsPrivilegeDrop()) return (await serve(t, { root })).port;
-  assertReachableByNobody(path.join(PROJECT_ROOT, "dist", "src", "server.js"));
-  assertReachableByNobody(process.execPath);
-  const cli = await startCli(t, [root, "-p", "0", "-b", "127.0.0.1", "-q"], { command: [...AS_NOBODY, process.execPath] });
+  const server = unprivilegedServer(t);
+  if (server === null) return null;
+  const cli = await startCli(t, [root, "-p", "0", "-b", "127.0.0.1", "-q"], server);
   return cli.port;
 }
 
@@ -220,6 +224,7 @@ test("an unreadable file answers 403", async (t) => {
   lock(path.join(root, "locked.txt"), 0o000);
   lock(path.join(root, "sub", "locked.txt"), 0o000);
   const port = await serveUnprivileged(t, root);
+  if (port === null) return;
   assert.equal((await request(port, "/a.txt")).status, 200, "a readable file beside it is served (the server can reach the root)");
   for (const target of ["/locked.txt", "/sub/locked.txt"]) {
     const res = await request(port, target);
@@ -238,6 +243,7 @@ test("an unreadable folder answers 403 for its listing", async (t) => {
   mkdirSync(path.join(root, "unlistable"));
   lock(path.join(root, "unlistable"), 0o311); // searchable, not readable
   const port = await serveUnprivileged(t, root);
+  if (port === null) return;
   assert.equal((await request(port, "/sub/")).status, 200, "a readable folder beside it is listed");
   assert.equal((await request(port, "/locked/")).status, 403);
   assert.equal((await request(port, "/unlistable/")).status, 403);
@@ -265,11 +271,12 @@ async function handlerServer(t: TestContext, root: string, withNext: boolean): P
   return (server.address() as net.AddressInfo).port;
 }
 
-/** The same server in a child process as uid 65534 (we are root), or in-process otherwise. */
-async function handlerServerUnprivileged(t: TestContext, root: string): Promise<number> {
+/** The same server in a child process as uid 65534 (we are root), or in-process otherwise; null when skipped. */
+async function handlerServerUnprivileged(t: TestContext, root: string): Promise<number | null> {
   if (!needsPrivilegeDrop()) return handlerServer(t, root, true);
-  const serverModule = new URL("../src/server.js", import.meta.url).href;
-  assertReachableByNobody(new URL(serverModule).pathname);
+  const server = unprivilegedServer(t);
+  if (server === null) return null;
+  const serverModule = pathToFileURL(server.serverModule).href;
   const code = `
     import http from "node:http";
     const { createHandler } = await import(process.argv[1]);
@@ -277,7 +284,7 @@ async function handlerServerUnprivileged(t: TestContext, root: string): Promise<
     const server = http.createServer((req, res) => handler(req, res, () => { res.statusCode = ${NEXT_STATUS}; res.end("next"); }));
     server.listen(0, "127.0.0.1", () => console.log("listening at " + server.address().port));
   `;
-  const child = spawn(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), process.execPath, "--input-type=module", "-e", code, serverModule, root], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(server.command[0]!, [...server.command.slice(1), "--input-type=module", "-e", code, serverModule, root], { stdio: ["ignore", "pipe", "pipe"] });
   t.after(() => void child.kill("SIGKILL"));
   let out = "";
   let err = "";
@@ -343,6 +350,7 @@ test("with next, a 403 is answered and next() is not called", async (t) => {
   const { root } = sharedSite(t, { "locked.txt": "locked content" });
   lock(path.join(root, "locked.txt"), 0o000);
   const port = await handlerServerUnprivileged(t, root);
+  if (port === null) return;
   assert.equal((await request(port, "/missing")).status, NEXT_STATUS, "the child does call next for a missing file");
   const res = await request(port, "/locked.txt");
   assert.equal(res.status, 403);

@@ -10,12 +10,13 @@
  * file (000) and an unreadable folder's listing (000, 0311).
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { appendFileSync, chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { AS_NOBODY, NOBODY, PROJECT_ROOT, assertReachableByNobody, eventually, needsPrivilegeDrop, openDescriptorCount, parseRawResponse, request, startCli, tempDir, type RunningCli, type Tree } from "./helpers.js";
+import { NOBODY, eventually, needsPrivilegeDrop, openDescriptorCount, parseRawResponse, request, startCli, suiteSeed, tempDir, unprivilegedServer, type RunningCli, type Tree } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const LOCAL = ["-p", "0", "-b", "127.0.0.1"];
@@ -41,11 +42,8 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-function testSeed(t: TestContext): number {
-  const seed = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) : Date.now() % 2 ** 31;
-  t.diagnostic(`seed ${seed} (FAULTS_SEED=${seed} reproduces it)`);
-  return seed;
-}
+/** A new seed each run, or FAULTS_SEED's; the seeded test prints it with the command that replays it. */
+const SEED = suiteSeed("FAULTS_SEED", "faults.test.js");
 
 /** Where each of the server's descriptors points (/proc/<pid>/fd). */
 function descriptorTargets(pid: number): string[] {
@@ -250,17 +248,51 @@ interface AbortOutcome {
   bodyBytes: number;
 }
 
+/** Where one aborting client leaves: the case the seed chose for it. */
+interface AbortPlan {
+  id: number;
+  kind: AbortKind;
+  /** mid-body: leave after this many body bytes (64 KiB to 16 MiB of the 32 MiB file). */
+  stopAfter: number;
+  /** partial-request and before-headers: wait this long (ms) after writing, then leave. */
+  delay: number;
+  /** partial-request: how many bytes of the request are sent, never all. */
+  cut: number;
+}
+
+const ABORT_KINDS: readonly AbortKind[] = ["partial-request", "before-headers", "after-headers", "mid-body"];
+
+function abortRequest(id: number): string {
+  return `GET /big.bin?client=${id} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: faults\r\n\r\n`;
+}
+
+/** The cases of a seed, drawn all at once before any client starts, so timing cannot reorder the draws. */
+function planAborts(seed: number, count: number): AbortPlan[] {
+  const random = seededRandom(seed);
+  return Array.from({ length: count }, (_, id) => {
+    const kind = ABORT_KINDS[id % ABORT_KINDS.length]!;
+    const stopAfter = 64 * 1024 + Math.floor(random() * 16 * MiB);
+    const delay = Math.floor(random() * 30);
+    // Cut somewhere inside the request, never at its very end.
+    const cut = 1 + Math.floor(random() * (abortRequest(id).length - 3));
+    return { id, kind, stopAfter, delay, cut };
+  });
+}
+
+/** A short digest of the cases, printed so that a replay can be seen to run the same ones. */
+function planDigest(plans: readonly AbortPlan[]): string {
+  return createHash("sha256").update(JSON.stringify(plans)).digest("hex").slice(0, 16);
+}
+
 /**
  * One client that leaves at a point of `kind`: with half a request line and headers; with the
  * request sent but before the response headers are read; as soon as the headers are in; or after
- * a random number of body bytes (64 KiB to 16 MiB of the 32 MiB file).
+ * a number of body bytes.
  */
-function abortingClient(port: number, id: number, kind: AbortKind, random: () => number): Promise<AbortOutcome> {
+function abortingClient(port: number, { id, kind, stopAfter, delay, cut }: AbortPlan): Promise<AbortOutcome> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, "127.0.0.1");
     const outcome: AbortOutcome = { id, kind, requestSent: kind !== "partial-request", gotHeaders: false, status: 0, bodyBytes: 0 };
-    const stopAfter = 64 * 1024 + Math.floor(random() * 16 * MiB);
-    const delay = Math.floor(random() * 30);
     let head = Buffer.alloc(0);
     const timer = setTimeout(() => {
       socket.destroy();
@@ -285,10 +317,8 @@ function abortingClient(port: number, id: number, kind: AbortKind, random: () =>
       }
       if (kind === "mid-body" && outcome.bodyBytes >= stopAfter) socket.destroy();
     });
-    const requestText = `GET /big.bin?client=${id} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: faults\r\n\r\n`;
+    const requestText = abortRequest(id);
     if (kind === "partial-request") {
-      // Cut somewhere inside the request, never at its very end.
-      const cut = 1 + Math.floor(random() * (requestText.length - 3));
       socket.write(requestText.slice(0, cut), () => setTimeout(() => socket.destroy(), delay));
     } else if (kind === "before-headers") {
       socket.write(requestText, () => setTimeout(() => socket.destroy(), delay % 3));
@@ -298,8 +328,16 @@ function abortingClient(port: number, id: number, kind: AbortKind, random: () =>
   });
 }
 
+test("a seed plans the same aborting clients every time, and another seed other ones", () => {
+  const plans = planAborts(SEED.seed, 100);
+  assert.deepEqual(planAborts(SEED.seed, 100), plans, `${SEED.line}: planning again gave other cases`);
+  assert.notDeepEqual(planAborts((SEED.seed + 1) >>> 0, 100), plans, "the seed is what chooses the cases");
+  for (const plan of plans) assert.ok(plan.cut >= 1 && plan.cut < abortRequest(plan.id).length - 1, `client ${plan.id}: a partial request is cut inside it`);
+});
+
 test("100 clients aborting a 32 MiB download at random points: descriptors return to baseline, each is logged as aborted, the server still serves", { timeout: 60_000 }, async (t) => {
-  const random = seededRandom(testSeed(t));
+  const plans = planAborts(SEED.seed, 100);
+  t.diagnostic(`${SEED.line}; cases digest ${planDigest(plans)} (a replay prints the same)`);
   const root = tempDir(t, { "small.txt": "warm up\n" });
   const size = 32 * MiB;
   sparseFile(path.join(root, "big.bin"), size);
@@ -311,12 +349,11 @@ test("100 clients aborting a 32 MiB download at random points: descriptors retur
   await eventually(() => descriptorsUnder(pid, root).length === 0, "warm-up files still open");
   const baseline = openDescriptorCount(pid);
 
-  const kinds: AbortKind[] = ["partial-request", "before-headers", "after-headers", "mid-body"];
   const started = performance.now();
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, openDescriptorCount(pid))), 10);
   t.after(() => clearInterval(sampler));
-  const outcomes = await Promise.all(Array.from({ length: 100 }, (_, id) => abortingClient(cli.port, id, kinds[id % 4]!, random)));
+  const outcomes = await Promise.all(plans.map((plan) => abortingClient(cli.port, plan)));
   clearInterval(sampler);
   const elapsed = performance.now() - started;
 
@@ -383,7 +420,7 @@ test("an aborted download's log line names its client, as a completed one does",
   sparseFile(path.join(root, "big.bin"), 32 * MiB);
   const cli = await startCli(t, [root, ...LOCAL]);
   assert.equal((await request(cli.port, "/small.txt")).status, 200);
-  await abortingClient(cli.port, 0, "after-headers", () => 0.5);
+  await abortingClient(cli.port, { id: 0, kind: "after-headers", stopAfter: 0, delay: 0, cut: 0 });
   let lines: LogLine[] = [];
   await eventually(() => (lines = logLines(cli).map(parseLogLine).filter((l): l is LogLine => l !== null)).length === 2, "expected two log lines");
   const [completed, aborted] = lines as [LogLine, LogLine];
@@ -775,7 +812,9 @@ test(`descriptor exhaustion under ulimit -n ${FD_LIMIT}: 503 with Retry-After, n
  * tree is chowned to uid 65534 and the binary runs as that uid; otherwise both are ours.
  * `lock(file, mode)` chmods, and puts the mode back before the tree is removed.
  */
-async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: string; port: number; cli: RunningCli; lock: (file: string, mode: number) => void }> {
+async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: string; port: number; cli: RunningCli; lock: (file: string, mode: number) => void } | null> {
+  const server = unprivilegedServer(t); // null: skipped, uid 65534 cannot reach even the temporary folder
+  if (server === null) return null;
   const restores: Array<() => void> = [];
   t.after(() => {
     for (const restore of restores.reverse()) restore();
@@ -790,10 +829,8 @@ async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: str
       if (statSync(p).isDirectory()) for (const name of readdirSync(p)) chownTree(path.join(p, name));
     };
     chownTree(root);
-    assertReachableByNobody(path.join(PROJECT_ROOT, "dist", "src", "server.js"));
-    assertReachableByNobody(process.execPath);
   }
-  const cli = await startCli(t, [root, ...LOCAL], drop ? { command: [...AS_NOBODY, process.execPath] } : {});
+  const cli = await startCli(t, [root, ...LOCAL], server);
   const lock = (file: string, mode: number) => {
     const original = statSync(file).mode & 0o7777;
     chmodSync(file, mode);
@@ -803,7 +840,9 @@ async function unprivilegedSite(t: TestContext, tree: Tree): Promise<{ root: str
 }
 
 test("a folder with mode 000: its listing and everything below it answer 403, existing or not", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, { "a.txt": "alpha", locked: { "inside.txt": "SECRET-INSIDE", sub: { "deep.txt": "deep" } } });
+  const site = await unprivilegedSite(t, { "a.txt": "alpha", locked: { "inside.txt": "SECRET-INSIDE", sub: { "deep.txt": "deep" } } });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   lock(path.join(root, "locked"), 0o000);
   assert.equal((await request(port, "/a.txt")).status, 200, "the server can reach the root");
   // realpath() below the folder fails with EACCES whether or not the name exists, so 403 for both:
@@ -824,11 +863,13 @@ test("a folder with mode 000: its listing and everything below it answer 403, ex
 });
 
 test("a folder readable but not searchable (0600) answers 403, listing and files; searchable but not readable (0100) serves its files and refuses its listing", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, {
+  const site = await unprivilegedSite(t, {
     "a.txt": "alpha",
     readonly: { "r.txt": "in readonly" },
     traverse: { "x.txt": "in traverse-only", open: { "o.txt": "in open" } },
   });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   lock(path.join(root, "readonly"), 0o600);
   lock(path.join(root, "traverse"), 0o100);
   const answers: Record<string, number> = {};
@@ -857,10 +898,12 @@ test("a folder readable but not searchable (0600) answers 403, listing and files
 });
 
 test("an unreadable index.html answers 403 and leaks no listing; an unreadable 404.html gives the generic 404", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, {
+  const site = await unprivilegedSite(t, {
     "404.html": "CUSTOM-404-PAGE",
     site: { "index.html": "INDEX-CONTENT", "private-notes.txt": "notes", "public.txt": "public" },
   });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   lock(path.join(root, "site", "index.html"), 0o000);
   lock(path.join(root, "404.html"), 0o000);
   const index = await request(port, "/site/");
@@ -877,7 +920,9 @@ test("an unreadable index.html answers 403 and leaks no listing; an unreadable 4
 });
 
 test("a file that becomes unreadable: 200, then 403, then 200 again; made unreadable mid-send, the open response completes", async (t) => {
-  const { root, port, cli, lock } = await unprivilegedSite(t, { "doc.txt": "document" });
+  const site = await unprivilegedSite(t, { "doc.txt": "document" });
+  if (site === null) return;
+  const { root, port, cli, lock } = site;
   const file = path.join(root, "doc.txt");
   assert.equal((await request(port, "/doc.txt")).status, 200);
   lock(file, 0o000);

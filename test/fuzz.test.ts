@@ -2,8 +2,9 @@
  * Seeded fuzzing of the real binary over raw sockets: well over 100,000 generated and mutated
  * requests against a temporary tree with a secret beside the root, checking every response.
  *
- * Replay: every run prints its seed; `FUZZ_SEED=<n> node --test dist/test/fuzz.test.js` runs the
- * same jobs again (ETag values and timing differ, so a failure also prints the exact bytes, which
+ * Replay: every run prints its seed and the command that replays it (`npm run build && FUZZ_SEED=<n>
+ * node --test dist/test/fuzz.test.js`), which generates the same jobs again, byte for byte but for
+ * the port and ETag values (the digest of the cases it prints, which masks those, is the same) (ETag values and timing differ, so a failure also prints the exact bytes, which
  * can be pasted into REGRESSIONS), and `FUZZ_JOB=<i,j>` replays only those jobs, one at a time,
  * printing every byte that came back. `FUZZ_ITERATIONS=<n>` sets how many requests (default 100,000).
  *
@@ -29,18 +30,19 @@
  * answers a GET, wrote nothing to stderr, holds no more descriptors than before, and stayed small.
  */
 import assert from "node:assert/strict";
-import { randomInt } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { eventually, openDescriptorCount, startCli, tempDir, type RunningCli } from "./helpers.js";
+import { eventually, openDescriptorCount, startCli, suiteSeed, tempDir, type RunningCli } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------------------------
 
-const SEED = process.env.FUZZ_SEED !== undefined && process.env.FUZZ_SEED !== "" ? Number(process.env.FUZZ_SEED) >>> 0 : randomInt(2 ** 32);
+const RUN = suiteSeed("FUZZ_SEED", "fuzz.test.js", ["FUZZ_ITERATIONS"]);
+const SEED = RUN.seed;
 const ITERATIONS = process.env.FUZZ_ITERATIONS !== undefined && process.env.FUZZ_ITERATIONS !== "" ? Math.max(1, Number(process.env.FUZZ_ITERATIONS)) : 100_000;
 /** `FUZZ_JOB=12,40`: replay only these jobs of the seed, one at a time, printing what came back. */
 const ONLY_JOBS = (process.env.FUZZ_JOB ?? "").split(",").filter((s) => s.trim() !== "").map(Number);
@@ -723,8 +725,8 @@ function injectHeader(bytes: Buffer, line: string): Buffer {
   return Buffer.concat([bytes.subarray(0, eol + 2), Buffer.from(`${line}\r\n`, "latin1"), bytes.subarray(eol + 2)]);
 }
 
-function genJob(index: number, known: Known, port: number): Job {
-  const rng = new Rng(jobSeed(SEED, index));
+function genJob(index: number, known: Known, port: number, seed = SEED): Job {
+  const rng = new Rng(jobSeed(seed, index));
   // Each connection costs the server about as much as a request: most carry a batch, and half of
   // the tails ride behind one.
   const shape = rng.weighted<string>([
@@ -1018,6 +1020,8 @@ function checkResponse(r: Response, req: Req | null, known: Known, mayBeCut: boo
     const location = header(r, "location") ?? "";
     if (!/^\/(?![/\\])/.test(location)) fail("open-redirect", `301 Location ${JSON.stringify(location)} does not stay on this server`);
     if (/[^\x21-\x7e]/.test(location)) fail("bad-location", `301 Location ${JSON.stringify(location)} has raw bytes`);
+    // A redirect goes to the normal form (RFC 3986 §5.2.4): no `.` or `..` segment in any spelling.
+    if (location.split("?")[0]!.split("/").some((s) => /^(\.|%2e){1,2}$/i.test(s))) fail("bad-location", `301 Location ${JSON.stringify(location)} holds a dot segment`);
   }
   if (r.status === 404 && !headOnly && r.complete && r.body.length > 0 && !r.body.equals(known.notFoundPage)) fail("wrong-404", "404 body is not the root's 404.html");
   const type = header(r, "content-type") ?? "";
@@ -1286,7 +1290,7 @@ function bytesLiteral(bytes: Buffer): string {
 /** The exact bytes of a job, escaped for a report (and for REGRESSIONS). */
 function describeJob(job: Job): string {
   const show = (b: Buffer) => bytesLiteral(b);
-  const lines = [job.index < 0 ? "regression" : `job #${job.index} (seed ${SEED}; replay: FUZZ_SEED=${SEED} FUZZ_JOB=${job.index} node --test dist/test/fuzz.test.js)`];
+  const lines = [job.index < 0 ? "regression" : `job #${job.index} (seed ${SEED}; replay this job alone: ${RUN.replay({ FUZZ_JOB: job.index })})`];
   lines.push(`  mode: ${job.abortOnFirstByte ? "client leaves at the first response byte" : job.tailAfterFirstByte ? "tail sent once the first response byte arrived" : "pipelined"}${job.fragments > 1 ? `, batch in ${job.fragments} fragments` : ""}`);
   const expects = (e: NonNullable<Req["expect"]>) => ` (expects ${e.status}${e.etag ? ` ${e.etag}` : ""}${e.location ? ` to ${e.location}` : ""})`;
   job.clean.forEach((r, i) => lines.push(`  clean #${i}: ${show(r.bytes)}${r.expect ? expects(r.expect) : ""}`));
@@ -1423,13 +1427,13 @@ async function checkServerHealth(t: TestContext, cli: RunningCli, known: Known, 
   let fdsAfter = openDescriptorCount(cli.child.pid!);
   await eventually(
     () => (fdsAfter = openDescriptorCount(cli.child.pid!)) <= baselineFds + FD_SLACK,
-    `${label}: the server holds ${openDescriptorCount(cli.child.pid!)} descriptors, ${baselineFds} before (seed ${SEED}): leaked file handles or sockets`,
+    `${label}: the server holds ${openDescriptorCount(cli.child.pid!)} descriptors, ${baselineFds} before (${RUN.line}): leaked file handles or sockets`,
     15_000,
   ).catch((error: Error) => {
     t.diagnostic(`${label}: descriptors ${fdsAfter}, baseline ${baselineFds}`);
     throw error;
   });
-  assert.equal(cli.stderr(), "", `${label}: the server wrote to stderr (an unexpected error or a warning), seed ${SEED}`);
+  assert.equal(cli.stderr(), "", `${label}: the server wrote to stderr (an unexpected error or a warning), ${RUN.line}`);
   return { fdsAfter };
 }
 
@@ -1484,6 +1488,40 @@ const REGRESSIONS: Regression[] = [
   },
 ];
 
+/** How many of a run's jobs the printed digest of its cases covers. */
+const DIGEST_JOBS = 500;
+
+/**
+ * A digest of the first `jobs` jobs a seed generates, which a replay prints again: what shows that
+ * it runs the same cases. They are generated against a stand-in for what differs from run to run
+ * and is not the seed's doing: the port, the files' ETags (they carry inode numbers) and their
+ * dates (some files are made at test time, and keep that time).
+ */
+function casesDigest(seed: number, files: Known["files"], jobs: number): string {
+  const etag = (i: number) => `"etag-${i}"`;
+  const standIn: Known = {
+    byEtag: new Map(files.map((file, i) => [etag(i), file.content])),
+    etagOf: new Map(files.map((file, i) => [file.target, etag(i)])),
+    lastModified: files.map((_, i) => new Date(Date.UTC(2024, 0, 1 + i, 12)).toUTCString()),
+    files,
+    notFoundPage: Buffer.alloc(0),
+  };
+  const hash = createHash("sha256");
+  for (let index = 0; index < jobs; index++) {
+    const job = genJob(index, standIn, 1, seed);
+    for (const req of job.clean) hash.update(req.bytes).update("\0");
+    hash.update(job.tail ?? "").update(`\0${job.tailKind} ${job.tailAfterFirstByte} ${job.fragments} ${job.abortOnFirstByte}\n`);
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+test("a seed generates the same cases every time, and another seed other cases", (t) => {
+  const { servable } = buildSite(t);
+  const digest = casesDigest(SEED, servable, 500);
+  assert.equal(casesDigest(SEED, servable, 500), digest, `${RUN.line}: generating again gave other cases`);
+  assert.notEqual(casesDigest((SEED + 1) >>> 0, servable, 500), digest, "the seed is what chooses the cases");
+});
+
 test("fuzz regressions: inputs found by the fuzzer, replayed", { timeout: 120_000 }, async (t) => {
   const { cli, known } = await startTarget(t);
   const pid = cli.child.pid!;
@@ -1519,7 +1557,7 @@ test("fuzz regressions: inputs found by the fuzzer, replayed", { timeout: 120_00
 // ---------------------------------------------------------------------------------------------
 
 test(`fuzz: ${ITERATIONS} generated and mutated requests over raw sockets (seed ${SEED})`, { timeout: 600_000 }, async (t) => {
-  t.diagnostic(`FUZZ_SEED=${SEED} FUZZ_ITERATIONS=${ITERATIONS}`);
+  t.diagnostic(RUN.line);
   const { cli, known } = await startTarget(t);
   const pid = cli.child.pid!;
   const baselineFds = await settledDescriptors(pid);
@@ -1568,6 +1606,9 @@ test(`fuzz: ${ITERATIONS} generated and mutated requests over raw sockets (seed 
   const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
   t.diagnostic(`seed ${SEED}: ${summary.requests} requests on ${summary.connections} connections in ${elapsed.toFixed(1)} s (${Math.round(summary.requests / elapsed)} requests/s)`);
   t.diagnostic(`statuses: ${formatHistogram(summary.histogram)}`);
+  // Generating costs ~2 ms a job: a prefix of the run's jobs is digest enough.
+  const digested = Math.min(index, DIGEST_JOBS);
+  t.diagnostic(`cases: ${index} jobs of seed ${SEED}; the first ${digested} digest to ${casesDigest(SEED, known.files, digested)} (a replay prints the same)`);
   t.diagnostic(`server CPU ${(after.cpu - before.cpu).toFixed(1)} s, this process ${(process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6).toFixed(1)} s`);
   t.diagnostic(`server memory: VmRSS ${mb(before.rss)} before, ${mb(after.rss)} after, sampled peak ${mb(peakRss)}, VmHWM ${mb(after.hwm)}`);
 
@@ -1581,7 +1622,7 @@ test(`fuzz: ${ITERATIONS} generated and mutated requests over raw sockets (seed 
   t.diagnostic(`descriptors: ${baselineFds} before, ${Number.isNaN(fdsAfter) ? openDescriptorCount(pid) : fdsAfter} after`);
 
   assert.ok(summary.requests >= ITERATIONS, `only ${summary.requests} of ${ITERATIONS} requests were sent`);
-  assert.equal(summary.findings.size, 0, `seed ${SEED}: ${summary.findings.size} kind(s) of failure:\n\n${findingsReport(summary.findings)}`);
+  assert.equal(summary.findings.size, 0, `${RUN.line}: ${summary.findings.size} kind(s) of failure:\n\n${findingsReport(summary.findings)}`);
   if (healthError) throw healthError;
-  assert.ok(after.hwm < MAX_PEAK_RSS_BYTES, `peak RSS ${mb(after.hwm)} is above ${mb(MAX_PEAK_RSS_BYTES)} (seed ${SEED})`);
+  assert.ok(after.hwm < MAX_PEAK_RSS_BYTES, `peak RSS ${mb(after.hwm)} is above ${mb(MAX_PEAK_RSS_BYTES)} (${RUN.line})`);
 });

@@ -3,7 +3,8 @@
  * requests over `net` where a client library would normalise the path away, and the real binary.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { randomInt } from "node:crypto";
+import { chmodSync, cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -157,9 +158,9 @@ export interface RunningCli {
 }
 
 /** Starts the real binary and waits for its banner; killed after the test if still running. */
-export function startCli(t: TestContext, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: string[] } = {}): Promise<RunningCli> {
+export function startCli(t: TestContext, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: string[]; bin?: string } = {}): Promise<RunningCli> {
   const command = options.command ?? [process.execPath];
-  const child = spawn(command[0]!, [...command.slice(1), BIN, ...args], { cwd: options.cwd ?? PROJECT_ROOT, env: { ...process.env, ...options.env } });
+  const child = spawn(command[0]!, [...command.slice(1), options.bin ?? BIN, ...args], { cwd: options.cwd ?? PROJECT_ROOT, env: { ...process.env, ...options.env } });
   let out = "";
   let err = "";
   child.stdout.on("data", (c: Buffer) => (out += c));
@@ -207,6 +208,34 @@ export async function eventually(check: () => boolean | Promise<boolean>, messag
   }
 }
 
+/** A randomised suite's seed, and how to run the same cases again. */
+export interface SuiteSeed {
+  seed: number;
+  /** The shell command that replays this run from a fresh checkout, with `more` settings added. */
+  replay: (more?: Record<string, string | number>) => string;
+  /** One line for the log: the seed, the replay command, and the runtime it ran on. */
+  line: string;
+}
+
+/**
+ * The seed of a randomised suite: `variable` from the environment when set (a replay), else a new
+ * random one each run. `settings` are the other variables that shape the cases (only those set
+ * are repeated). A malformed seed is an error, never a silent 0 or NaN.
+ */
+export function suiteSeed(variable: string, testFile: string, settings: readonly string[] = []): SuiteSeed {
+  const given = process.env[variable];
+  if (given !== undefined && given !== "" && !(/^\d{1,10}$/.test(given) && Number(given) < 2 ** 32)) {
+    throw new Error(`${variable}=${JSON.stringify(given)}: a seed is a whole number from 0 to ${2 ** 32 - 1}`);
+  }
+  const seed = given !== undefined && given !== "" ? Number(given) : randomInt(2 ** 32);
+  const fixed = settings.filter((name) => process.env[name] !== undefined && process.env[name] !== "").map((name) => `${name}=${process.env[name]}`);
+  const replay = (more: Record<string, string | number> = {}) => {
+    const env = [`${variable}=${seed}`, ...fixed, ...Object.entries(more).map(([name, value]) => `${name}=${value}`)].join(" ");
+    return `npm run build && ${env} node --test dist/test/${testFile}`;
+  };
+  return { seed, replay, line: `seed ${seed}; replay: ${replay()} (this run: Node ${process.version})` };
+}
+
 // Root ignores file modes, so permission tests run the server as uid 65534 when we are root.
 export const NOBODY = 65534;
 /** Prefix a command with this to run it as NOBODY. */
@@ -224,20 +253,91 @@ export function needsPrivilegeDrop(): boolean {
   return true;
 }
 
-/** The command that runs Node as the server's user: NOBODY when we are root, else ourselves. */
-export function unprivilegedNode(): string[] {
-  return needsPrivilegeDrop() ? [...AS_NOBODY, process.execPath] : [process.execPath];
+/** How to start the real server as the user whose file modes the permission tests judge. */
+export interface UnprivilegedServer {
+  /** The command that runs Node: `setpriv … node` as NOBODY when we are root, else plain Node. */
+  command: string[];
+  /** The `bin/serve-here.js` to run, which that user can read. */
+  bin: string;
+  /** The compiled `dist/src/server.js` beside it, for `createHandler`. */
+  serverModule: string;
 }
 
-/** Fails clearly when uid 65534 could not read `file` or search every folder above it. */
-export function assertReachableByNobody(file: string): void {
-  for (let dir = file; ; dir = path.dirname(dir)) {
-    const mode = statSync(dir).mode & 0o777;
-    const needed = statSync(dir).isDirectory() ? 0o005 : 0o004;
-    if ((mode & needed) !== needed) {
-      assert.fail(`${dir} has mode ${mode.toString(8)}: uid ${NOBODY}, which the permission tests run as, cannot read it; chmod o+rx it`);
+/**
+ * The server for a permission test, or null once the test is skipped, saying why. As ourselves it
+ * is the checkout's own. As root it runs as NOBODY from a copy of what it needs in a fresh folder
+ * under the temporary folder (`installForNobody`): the checkout may lie where NOBODY cannot go (a
+ * clone under a `mktemp -d` folder, mode 700, or a home folder, mode 750), and a test must never
+ * fail for where the clone was made. Skipped only when even that cannot be arranged: the temporary
+ * folder or Node itself out of NOBODY's reach.
+ */
+export function unprivilegedServer(t: TestContext): UnprivilegedServer | null {
+  if (!needsPrivilegeDrop()) return { command: [process.execPath], bin: BIN, serverModule: path.join(PROJECT_ROOT, "dist", "src", "server.js") };
+  const problem = nobodyCannotReach(process.execPath);
+  const install = problem === null ? installForNobody() : { problem: `Node itself: ${problem}` };
+  if ("problem" in install) {
+    t.skip(`the permission tests run the server as uid ${NOBODY}, which cannot reach ${install.problem}; run them as an unprivileged user, or make it reachable`);
+    return null;
+  }
+  return { command: [...AS_NOBODY, process.execPath], bin: path.join(install.root, "bin", "serve-here.js"), serverModule: path.join(install.root, "dist", "src", "server.js") };
+}
+
+let nobodyInstall: { root: string } | { problem: string } | undefined;
+
+/**
+ * Copies what the server runs, and nothing else, into a folder NOBODY can read: package.json (the
+ * module type, the version), bin/, dist/src/ and the runtime dependencies with theirs, every file
+ * readable and every folder searchable by all. Once per test process, removed when it exits.
+ */
+function installForNobody(): { root: string } | { problem: string } {
+  if (nobodyInstall !== undefined) return nobodyInstall;
+  const root = mkdtempSync(path.join(os.tmpdir(), "serve-here-as-nobody-"));
+  process.on("exit", () => rmSync(root, { recursive: true, force: true }));
+  chmodSync(root, 0o755);
+  const problem = nobodyCannotReach(root);
+  if (problem !== null) return (nobodyInstall = { problem });
+  for (const part of ["package.json", "bin", path.join("dist", "src"), ...runtimeModules(PROJECT_ROOT)]) {
+    cpSync(path.join(PROJECT_ROOT, part), path.join(root, part), { recursive: true, dereference: true });
+  }
+  openToAll(root);
+  return (nobodyInstall = { root });
+}
+
+/** `node_modules/…` folders of the package at `dir`'s dependencies, and of theirs, found as Node finds them. */
+function runtimeModules(dir: string, found = new Set<string>()): string[] {
+  const manifest = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  for (const name of Object.keys(manifest.dependencies ?? {})) {
+    // Nested under the package first, then hoisted to the top: the copy of `dir` brings the nested ones.
+    const nested = path.join(dir, "node_modules", name);
+    if (dir !== PROJECT_ROOT && existsSync(nested)) {
+      runtimeModules(nested, found);
+      continue;
     }
-    if (dir === path.dirname(dir)) return;
+    const relative = path.join("node_modules", name);
+    if (found.has(relative)) continue;
+    found.add(relative);
+    runtimeModules(path.join(PROJECT_ROOT, relative), found);
+  }
+  return [...found];
+}
+
+/** Every file readable and every folder searchable by all: a checkout made under umask 077 is neither. */
+function openToAll(dir: string): void {
+  chmodSync(dir, statSync(dir).mode | 0o555);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) openToAll(file);
+    else chmodSync(file, statSync(file).mode | 0o444);
+  }
+}
+
+/** Why NOBODY could not read `file` (a folder on the way it cannot search), or null when it can. */
+function nobodyCannotReach(file: string): string | null {
+  for (let dir = file; ; dir = path.dirname(dir)) {
+    const stats = statSync(dir);
+    const needed = stats.isDirectory() ? 0o005 : 0o004;
+    if ((stats.mode & needed) !== needed) return `${dir} (mode ${(stats.mode & 0o777).toString(8)})`;
+    if (dir === path.dirname(dir)) return null;
   }
 }
 

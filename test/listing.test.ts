@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { rawRequest, request, serve, startCli, tempDir, unprivilegedNode } from "./helpers.js";
+import { rawRequest, request, serve, startCli, tempDir, unprivilegedServer } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------------
 // Reading the page the way a browser would, without a browser
@@ -533,7 +533,8 @@ test("symlinks leading outside the root are not listed", async (t) => {
 
 test("an entry that cannot be read does not break the listing", async (t) => {
   // Root ignores file modes, so the server runs as `nobody` when the tests run as root.
-  const command = unprivilegedNode();
+  const server = unprivilegedServer(t);
+  if (server === null) return;
   const root = tempDir(t, {
     "ok.txt": "ok",
     "secret.txt": "secret",
@@ -546,7 +547,7 @@ test("an entry that cannot be read does not break the listing", async (t) => {
   chmodSync(path.join(root, "secret.txt"), 0o000);
   chmodSync(path.join(root, "locked"), 0o000);
   try {
-    const cli = await startCli(t, [root, "-p", "0", "-b", "127.0.0.1", "-q"], { command });
+    const cli = await startCli(t, [root, "-p", "0", "-b", "127.0.0.1", "-q"], server);
     const res = await request(cli.port, "/");
     assert.equal(res.status, 200);
     const entries = childEntries(res.body.toString("utf8"), "/");

@@ -86,7 +86,7 @@ test("an absolute-form target with an empty path names the root", async (t) => {
 
 test("repeated slashes collapse: //a.txt serves a.txt", async (t) => {
   const { port } = await serveSite(t);
-  for (const [target, body] of [["//a.txt", "alpha"], ["///a.txt", "alpha"], ["/sub//b.txt", "bravo"], ["//sub///b.txt", "bravo"], ["/./sub/./b.txt", "bravo"]] as const) {
+  for (const [target, body] of [["//a.txt", "alpha"], ["///a.txt", "alpha"], ["/sub//b.txt", "bravo"], ["//sub///b.txt", "bravo"]] as const) {
     const res = await rawGet(port, target);
     assert.equal(res.status, 200, target);
     assert.equal(res.body.toString(), body, target);
@@ -177,6 +177,114 @@ const TRAVERSAL_CORPUS: ReadonlyArray<readonly [string, number]> = [
   ["\\..\\secret.txt", 400],
   ["../secret.txt", 400],
 ];
+
+// ---------------------------------------------------------------------------------------------
+// Dot segments inside the root: 301 to the normal form (RFC 3986 §5.2.4)
+// ---------------------------------------------------------------------------------------------
+
+/** Targets whose dot segments stay inside the root, and the exact Location each must get. */
+const DOT_SEGMENT_REDIRECTS: ReadonlyArray<readonly [string, string]> = [
+  ["/sub/../a.txt", "/a.txt"],
+  ["/sub/%2e%2e/a.txt", "/a.txt"],
+  ["/sub/%2E%2E/a.txt", "/a.txt"],
+  ["/sub/.%2e/a.txt", "/a.txt"],
+  ["/sub/%2E./a.txt", "/a.txt"],
+  ["/sub/..%2fa.txt", "/a.txt"], // an encoded slash separates segments here, as it always has
+  ["/sub/%2e%2e%2fa.txt", "/a.txt"],
+  ["/sub/./b.txt", "/sub/b.txt"],
+  ["/sub/%2e/b.txt", "/sub/b.txt"],
+  ["/./a.txt", "/a.txt"],
+  ["/sub/b.txt/../b.txt", "/sub/b.txt"],
+  ["/no/such/../../a.txt", "/a.txt"], // decided from the target alone: nothing is looked up on the way
+  ["/sub//../a.txt", "/a.txt"], // empty segments are merged first, as nginx's merge_slashes does
+  ["/sub/../sub", "/sub"], // then the folder's own redirect adds the slash
+  // A trailing `.` or `..` leaves a trailing slash; `/a/..` is the root.
+  ["/sub/..", "/"],
+  ["/sub/../", "/"],
+  ["/sub/%2e%2e", "/"],
+  ["/.", "/"],
+  ["/%2e", "/"],
+  ["/./", "/"],
+  ["/sub/.", "/sub/"],
+  ["/sub/%2E", "/sub/"],
+  ["/sub/b.txt/..", "/sub/"],
+  // The query is kept as it came, the fragment (which clients do not send) is dropped.
+  ["/sub/../a.txt?x=1&y=%2e%2e/..", "/a.txt?x=1&y=%2e%2e/.."],
+  ["/sub/../a.txt?", "/a.txt?"],
+  ["/sub/../a.txt#frag", "/a.txt"],
+  ["/sub/../a.txt?q#frag", "/a.txt?q"],
+  // Absolute-form: the authority is dropped, the Location is path-absolute.
+  ["http://localhost/sub/../a.txt", "/a.txt"],
+  ["HTTP://LOCALHOST:8080/sub/%2E%2E/a.txt?q", "/a.txt?q"],
+  // The Location is percent-encoded in one canonical spelling, whatever spelling came in.
+  ["/sub/../%61.txt", "/a.txt"],
+  ["/sub/../a%20b/", "/a%20b/"],
+  ["/sub/..%2f%3f.txt", "/%3F.txt"], // a `?` in a name stays in the path
+  ["/sub/..%2f%23.txt", "/%23.txt"],
+  ["/sub/../caf%c3%a9.txt", "/caf%C3%A9.txt"],
+  ["/sub/../l%e9.txt", "/l%E9.txt"], // not UTF-8: the same byte, encoded
+  ["/sub/../%25.txt", "/%25.txt"],
+  // Never `//` or `/\` at the start: a browser would read the rest as another host.
+  ["/sub/..//evil.com", "/evil.com"],
+  ["/sub/..%2f%2fevil.com/x", "/evil.com/x"],
+  ["//.//evil.com", "/evil.com"],
+  ["/%2e/%2fevil.com", "/evil.com"],
+  ["/sub/../\\evil.com", "/%5Cevil.com"],
+  ["/sub/..%2f%5cevil.com", "/%5Cevil.com"],
+  ["/./\\\\evil.com", "/%5C%5Cevil.com"],
+  ["/sub/..%2F%2F%5C%5Cevil.com", "/%5C%5Cevil.com"],
+];
+
+test("dot segments that stay inside the root answer 301 to the normal form, keeping the query", async (t) => {
+  const { port } = await serveSite(t);
+  const got: Record<string, string> = {};
+  for (const [target] of DOT_SEGMENT_REDIRECTS) {
+    const res = await rawGet(port, target);
+    got[target] = `${res.status} ${res.headers.get("location")}`;
+    assert.equal(res.headers.get("content-length"), "0", `${target}: the 301 has no body`);
+    assertNoSecret(target, res);
+  }
+  assert.deepEqual(got, Object.fromEntries(DOT_SEGMENT_REDIRECTS.map(([target, location]) => [target, `301 ${location}`])));
+  for (const [target, location] of DOT_SEGMENT_REDIRECTS) {
+    assert.doesNotMatch(location, /^\/[/\\]/, `${target} → ${location}`);
+    assert.equal(new URL(location, "http://origin.test/").origin, "http://origin.test", `${target} → ${location} leaves the origin`);
+  }
+});
+
+test("following a dot-segment redirect reaches the file the normal form names", async (t) => {
+  const { port } = await serveSite(t);
+  for (const [target, body] of [["/sub/../a.txt", "alpha"], ["/sub/%2e%2e/sub/./b.txt", "bravo"], ["/sub/..%2fsub%2f.%2fb.txt?v=1", "bravo"]] as const) {
+    const redirect = await rawGet(port, target);
+    assert.equal(redirect.status, 301, target);
+    const res = await rawGet(port, redirect.headers.get("location")!);
+    assert.equal(res.status, 200, target);
+    assert.equal(res.body.toString(), body, target);
+  }
+  const root = await rawGet(port, (await rawGet(port, "/sub/..")).headers.get("location")!);
+  assert.match(root.body.toString(), /Directory listing for \//);
+});
+
+test("HEAD gets the same dot-segment redirect as GET; other methods get their usual answer, never a redirect", async (t) => {
+  const { port } = await serveSite(t);
+  const head = await rawRequest(port, "HEAD /sub/../a.txt?x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  assert.equal(head.status, 301);
+  assert.equal(head.headers.get("location"), "/a.txt?x");
+  assert.equal(head.body.length, 0);
+  // As nginx does: the method is judged as at the normal form's path, where a static server
+  // writes nothing (405). A 301 would make a browser repeat a POST as a GET, without its body.
+  for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
+    const res = await rawRequest(port, `${method} /sub/../a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    assert.equal(res.status, 405, method);
+    assert.equal(res.headers.get("allow"), "GET, HEAD, OPTIONS", method);
+    assert.equal(res.headers.get("location"), undefined, method);
+  }
+  const options = await rawRequest(port, "OPTIONS /sub/../a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  assert.equal(options.status, 204);
+  assert.equal(options.headers.get("location"), undefined);
+  // Above the root, HEAD is refused as GET is.
+  const above = await rawRequest(port, "HEAD /sub/../../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  assert.equal(above.status, 400);
+});
 
 test("every spelling of .. is refused and never reveals a file outside the root", async (t) => {
   const { port } = await serveSite(t);
@@ -390,13 +498,12 @@ const DOT_FILES: ReadonlyArray<readonly [string, string]> = [
   ["/%2eenv", "TOKEN=dotenv"],
   ["/sub/%2Egit/config", "[core] git config"],
   ["//.env", "TOKEN=dotenv"],
-  ["/./.env", "TOKEN=dotenv"],
   ["http://localhost/.env", "TOKEN=dotenv"],
 ];
 
 test("dotfiles and dot-folders answer 404 by default, in any spelling", async (t) => {
   const { port } = await serveSite(t, DOT_TREE);
-  const targets = [...DOT_FILES.map(([x]) => x), "/.hidden/", "/.hidden", "/sub/.git/"];
+  const targets = [...DOT_FILES.map(([x]) => x), "/.hidden/", "/.hidden", "/sub/.git/", "/./.env", "/sub/../.env", "/a.txt/../.hidden/x"];
   const got: Record<string, number> = {};
   for (const target of targets) {
     const res = await rawGet(port, target);
@@ -417,6 +524,12 @@ test("with dotfiles: true, dotfiles and dot-folders are served", async (t) => {
     assert.equal(res.body.toString(), body, target);
   }
   assert.equal((await request(port, "/.hidden/")).status, 200, "a dot-folder is listed");
+  // A dot segment beside a dotfile is redirected to its normal form, which is then served.
+  for (const [target, location] of [["/./.env", "/.env"], ["/sub/../.env", "/.env"], ["/.hidden/./x", "/.hidden/x"]] as const) {
+    const res = await rawGet(port, target);
+    assert.equal(res.status, 301, target);
+    assert.equal(res.headers.get("location"), location, target);
+  }
 });
 
 test("/.well-known/ is served even with dotfiles off", async (t) => {
@@ -528,7 +641,6 @@ test("a folder without its trailing slash redirects to it, keeping the query", a
     ["/sub?", "/sub/?"],
     ["/a%20b", "/a%20b/"],
     ["http://localhost/sub?q", "/sub/?q"],
-    ["/./sub", "/sub/"],
   ];
   for (const [target, location] of cases) {
     const res = await rawGet(port, target);
@@ -543,7 +655,7 @@ test("a folder redirect never leaves the origin: no Location begins with // or /
     ["//evil.com", "/evil.com/"],
     ["///evil.com", "/evil.com/"],
     ["//evil.com?next=1", "/evil.com/?next=1"],
-    ["//./evil.com", "/evil.com/"],
+    ["//./evil.com", "/evil.com"], // the dot segment's redirect, then the folder's
     ["/%2Fevil.com", "/evil.com/"],
     ["/%2f%2fevil.com", "/evil.com/"],
     ["http://localhost//evil.com", "/evil.com/"],
@@ -600,9 +712,13 @@ test("a file asked with a trailing slash answers 404", async (t) => {
   assert.deepEqual(await statuses(port, targets), Object.fromEntries(targets.map((x) => [x, 404])));
 });
 
-test("a file asked as /a.txt/. (a folder, once dot-segments are removed) answers 404", async (t) => {
+test("a file asked as /a.txt/. redirects to /a.txt/ (a folder, once dot-segments are removed), which answers 404", async (t) => {
   // RFC 3986 §5.2.4: remove_dot_segments("/a.txt/.") is "/a.txt/", which names a folder.
   const { port } = await serveSite(t);
-  const targets = ["/a.txt/.", "/a.txt/%2e", "/sub/b.txt/./"];
-  assert.deepEqual(await statuses(port, targets), Object.fromEntries(targets.map((x) => [x, 404])));
+  for (const [target, location] of [["/a.txt/.", "/a.txt/"], ["/a.txt/%2e", "/a.txt/"], ["/sub/b.txt/./", "/sub/b.txt/"]] as const) {
+    const res = await rawGet(port, target);
+    assert.equal(res.status, 301, target);
+    assert.equal(res.headers.get("location"), location, target);
+    assert.equal((await rawGet(port, location)).status, 404, location);
+  }
 });

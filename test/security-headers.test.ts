@@ -11,7 +11,7 @@ import { isUtf8 } from "node:buffer";
 import { chmodSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { PROJECT_ROOT, eventually, rawRequest, serve, startCli, tempDir, unprivilegedNode, type RawResponse, type RunningCli } from "./helpers.js";
+import { PROJECT_ROOT, eventually, rawRequest, serve, startCli, tempDir, unprivilegedServer, type RawResponse, type RunningCli } from "./helpers.js";
 import { formatLogLine, type ServerOptions } from "../src/server.js";
 
 /** What src/server.ts promises for generated pages: nothing loads, nothing runs, inline CSS only. */
@@ -126,6 +126,7 @@ test("the 403 page for an unreadable file carries the no-script CSP and nosniff"
   chmodSync(top, 0o755); // mkdtemp's 0700 would lock the unprivileged server out of the root itself
   chmodSync(path.join(root, "a.txt"), 0o000);
   const port = await serveUnprivileged(t, root);
+  if (port === null) return;
   const res = await send(port, { name: "403", head: get("/a.txt"), status: 403 });
   assert.equal(res.status, 403);
   assertSafePage("the 403 page", res);
@@ -134,11 +135,13 @@ test("the 403 page for an unreadable file carries the no-script CSP and nosniff"
 
 /**
  * The real binary serving `root`. Root ignores file modes, so as root it runs as uid 65534 via
- * setpriv (util-linux), as errors.test.ts does; if setpriv is missing the test fails, never skips.
+ * setpriv (util-linux), as errors.test.ts does; if setpriv is missing the test fails. Null when
+ * the test was skipped, because uid 65534 cannot reach even the temporary folder.
  */
-async function serveUnprivileged(t: TestContext, root: string): Promise<number> {
-  const command = unprivilegedNode();
-  const cli = await startCli(t, [root, ...LOCAL_ONLY, "-q"], { command });
+async function serveUnprivileged(t: TestContext, root: string): Promise<number | null> {
+  const server = unprivilegedServer(t);
+  if (server === null) return null;
+  const cli = await startCli(t, [root, ...LOCAL_ONLY, "-q"], server);
   return cli.port;
 }
 

@@ -7,7 +7,9 @@
  *   top/root/                    the root: index.html, sub/a.txt, .git/config (DOTFILE marker)
  *
  * Each target must be refused with a 4xx by serve-here, refused with a bare 400 by Node's parser
- * before serve-here sees it, or answered 405 without a body (CONNECT: not a proxy); the expected one is recorded per
+ * before serve-here sees it, answered 405 without a body (CONNECT: not a proxy), or, when its dot
+ * segments stay inside the root, redirected (301) to exactly its normal form (RFC 3986 §5.2.4) on
+ * this server; the expected one is recorded per
  * target, so a target that starts taking another path through the code shows up here. Whatever
  * the status, no response may carry any marker. paths.test.ts covers how targets map to files;
  * this file is the adversarial corpus, with symlinks and dotfile folders.
@@ -62,11 +64,21 @@ function assertNoMarker(label: string, res: RawResponse): void {
  * - 400 / 404: serve-here's own refusal, a generated HTML page;
  * - "parser-400": Node's HTTP parser refused the request line before serve-here saw it, and the
  *   server's clientError handler answered a bare, empty 400;
- * - "not-a-proxy": CONNECT, answered with a bare 405 and the connection closed.
+ * - "not-a-proxy": CONNECT, answered with a bare 405 and the connection closed;
+ * - { redirect }: dot segments that stay inside the root, a bodiless 301 to exactly this Location,
+ *   which names a path on this server (never `//…` or `/\…`).
  */
-type Outcome = 400 | 403 | 404 | "parser-400" | "not-a-proxy";
+type Outcome = 400 | 403 | 404 | "parser-400" | "not-a-proxy" | { redirect: string };
 
 function assertOutcome(label: string, res: RawResponse, expected: Outcome): void {
+  if (typeof expected === "object") {
+    assert.equal(res.status, 301, label);
+    assert.equal(res.headers.get("location"), expected.redirect, label);
+    assert.equal(res.headers.get("content-length"), "0", `${label}: the 301 has no body`);
+    assert.doesNotMatch(expected.redirect, /^\/[/\\]/, `${label}: an open redirect`);
+    assert.equal(new URL(expected.redirect, "http://origin.test/").origin, "http://origin.test", `${label}: the Location leaves the origin`);
+    return;
+  }
   switch (expected) {
     case "not-a-proxy":
       assert.equal(res.status, 405, label);
@@ -91,6 +103,8 @@ interface Case {
   expect: Outcome;
   /** The subtest's name when the target itself would be unreadable (very long, raw bytes). */
   name?: string;
+  /** The outcome with `dotfiles: true`, where it differs from `expect` because of a dotfile. */
+  withDotfiles?: Outcome;
 }
 
 function send(port: number, c: Case): Promise<RawResponse> {
@@ -123,9 +137,29 @@ const TRAVERSAL: readonly Case[] = [
   { target: "/%2e%2e%2f%2e%2e%2fsecret.txt", expect: 400 },
   { target: "/.%2e%2fsecret.txt", expect: 400 },
   { target: "/sub/%2e%2e%2f%2e%2e%2fsecret.txt", expect: 400 },
-  // A `..` that would stay inside the root is refused too: no `..` is ever resolved.
-  { target: "/sub/..", expect: 400 },
-  { target: "/sub/../index.html", expect: 400 },
+  // A `..` that stays inside the root is removed (RFC 3986 §5.2.4): a redirect to the normal form,
+  // in every spelling; one more `..` than there are segments is refused.
+  { target: "/sub/..", expect: { redirect: "/" } },
+  { target: "/sub/../index.html", expect: { redirect: "/index.html" } },
+  { target: "/sub/%2e%2e/index.html", expect: { redirect: "/index.html" } },
+  { target: "/sub/.%2E/notes.txt", expect: { redirect: "/notes.txt" } },
+  { target: "/sub/%2E./notes.txt?x=1", expect: { redirect: "/notes.txt?x=1" } },
+  { target: "/sub/..%2fnotes.txt", expect: { redirect: "/notes.txt" } },
+  { target: "/sub/a.txt/../../notes.txt", expect: { redirect: "/notes.txt" } },
+  { target: "/sub/./a.txt", expect: { redirect: "/sub/a.txt" } },
+  { target: "/sub/../..", expect: 400 },
+  { target: "/sub/../../", expect: 400 },
+  { target: "/sub/%2e%2e%2f..", expect: 400 },
+  // …and its Location never starts with `//` or `/\`, which a browser reads as another host.
+  { target: "/sub/..//evil.example", expect: { redirect: "/evil.example" } },
+  { target: "/sub/..///evil.example/x?y", expect: { redirect: "/evil.example/x?y" } },
+  { target: "/sub/..%2f%2fevil.example", expect: { redirect: "/evil.example" } },
+  { target: "/sub/../%2f/evil.example/", expect: { redirect: "/evil.example/" } },
+  { target: "/sub/../\\evil.example", expect: { redirect: "/%5Cevil.example" } },
+  { target: "/sub/../%5cevil.example", expect: { redirect: "/%5Cevil.example" } },
+  { target: "/sub/..%2f%5c%5cevil.example", expect: { redirect: "/%5C%5Cevil.example" } },
+  { target: "/./\\evil.example", expect: { redirect: "/%5Cevil.example" } },
+  { target: "//./evil.example", expect: { redirect: "/evil.example" } },
   // Backslashes, raw and encoded: a separator to Windows and to some proxies.
   { target: "/..%5csecret.txt", expect: 400 },
   { target: "/..\\secret.txt", expect: 400 },
@@ -158,13 +192,15 @@ const TRAVERSAL: readonly Case[] = [
   { target: "/..;/secret.txt", expect: 404 },
   { target: "/sub/..;/..;/secret.txt", expect: 404 },
   { target: "/..;jsessionid=x/secret.txt", expect: 404 },
-  { target: "/;/../secret.txt", expect: 400 },
+  { target: "/;/../secret.txt", expect: { redirect: "/secret.txt" } }, // the root's own /secret.txt (there is none)
   // Absolute-form targets: the scheme and authority are dropped, then the path is judged.
   { target: "http://127.0.0.1/../secret.txt", expect: 400 },
   { target: "http://localhost/%2e%2e/secret.txt", expect: 400 },
   { target: "HTTP://LOCALHOST/%2E%2E/secret.txt", expect: 400 },
   { target: "http://localhost/..%2froot-secret%2fsecret.txt", expect: 400 },
   { target: "http://x@127.0.0.1/../secret.txt", expect: 400 },
+  { target: "http://127.0.0.1/sub/../notes.txt?q=%2e%2e/", expect: { redirect: "/notes.txt?q=%2e%2e/" } },
+  { target: "http://127.0.0.1//sub/..//evil.example", expect: { redirect: "/evil.example" } },
   { target: "http://../secret.txt", expect: 403 }, // `..` is the authority here, a name we do not answer to
   { target: "file:///../secret.txt", expect: 400 },
   { target: "http:/../secret.txt", expect: "parser-400" },
@@ -204,20 +240,26 @@ const TRAVERSAL: readonly Case[] = [
   { target: `/${"..\\".repeat(1000)}secret.txt`, expect: 400, name: "/..\\ ×1000 secret.txt" },
 ];
 
-/** `..` around and inside the dotfile folder: refused whether the dot rule or the `..` rule fires first. */
+/**
+ * `..` around and inside the dotfile folder. The dotfile rule judges the path once its dot segments
+ * are removed: a normal form inside `.git` is refused (404) without a redirect, one that leaves
+ * it is redirected; with --dotfiles (`withDotfiles`) the former is redirected too.
+ */
 const DOTFILE_TRAVERSAL: readonly Case[] = [
   { target: "/.git/config", expect: 404 },
   { target: "/.git/", expect: 404 },
-  { target: "/.git/../index.html", expect: 404 }, // `.git` is refused before the `..` is reached
-  { target: "/sub/../.git/config", expect: 400 },
-  { target: "/sub/%2e%2e/.git/config", expect: 400 },
+  { target: "/.git/../index.html", expect: { redirect: "/index.html" } }, // names /index.html: nothing in .git is read
+  { target: "/.git/./config", expect: 404, withDotfiles: { redirect: "/.git/config" } },
+  { target: "/sub/../.git/config", expect: 404, withDotfiles: { redirect: "/.git/config" } },
+  { target: "/sub/%2e%2e/.git/config", expect: 404, withDotfiles: { redirect: "/.git/config" } },
   { target: "/%2egit/config", expect: 404 },
   { target: "/%2Egit%2fconfig", expect: 404 },
-  { target: "/sub/..%2f.git%2fconfig", expect: 400 },
+  { target: "/sub/..%2f.git%2fconfig", expect: 404, withDotfiles: { redirect: "/.git/config" } },
   { target: "http://localhost/.git/config", expect: 404 },
-  { target: "/.well-known/../.git/config", expect: 400 },
-  { target: "/.well-known/%2e%2e/secret.txt", expect: 400 },
+  { target: "/.well-known/../.git/config", expect: 404, withDotfiles: { redirect: "/.git/config" } },
+  { target: "/.well-known/%2e%2e/secret.txt", expect: { redirect: "/secret.txt" } },
   { target: "/.well-known/../../secret.txt", expect: 400 },
+  { target: "/.git/../../secret.txt", expect: 400 },
 ];
 
 test("the traversal corpus has at least 40 distinct targets", () => {
@@ -239,7 +281,7 @@ test("no spelling of .. reaches a file outside the root", async (t) => {
   assert.deepEqual(errors, [], "no target was an unexpected error");
 });
 
-test("dot-segments in and around a dotfile folder are refused", async (t) => {
+test("dot-segments in and around a dotfile folder: a normal form inside it is 404, one outside it a redirect", async (t) => {
   const { root } = site(t);
   const { port, errors } = await serveRoot(t, root);
   for (const c of DOTFILE_TRAVERSAL) {
@@ -252,19 +294,23 @@ test("dot-segments in and around a dotfile folder are refused", async (t) => {
   assert.deepEqual(errors, [], "no target was an unexpected error");
 });
 
-test("with dotfiles: true, every spelling of .. is still refused", async (t) => {
+test("with dotfiles: true, every .. above the root is still refused and every other is redirected exactly", async (t) => {
   const { root } = site(t);
   const { port, errors } = await serveRoot(t, root, { dotfiles: true });
   // The flag took effect: the dotfile is served when asked for plainly…
   const plain = await rawGet(port, "/.git/config");
   assert.equal(plain.status, 200);
   assert.equal(plain.body.toString(), MARKERS.dotfile);
-  // …but no `..` is resolved, not even into the dotfile folder or back out of it.
-  const cases = [...TRAVERSAL, ...DOTFILE_TRAVERSAL.filter((c) => /\.\.|%2e%2e/i.test(c.target))];
+  // …but no `..` climbs above the root, and one that stays inside is redirected to its normal form
+  // (into the dotfile folder too, which is now served). A hidden name (404 by default) may now be a
+  // missing one, or one that is not UTF-8 (400): any 4xx, and never a marker.
+  const cases = [...TRAVERSAL, ...DOTFILE_TRAVERSAL.filter((c) => /\.\.|%2e%2e|\/\.\//i.test(c.target))];
   for (const c of cases) {
     await t.test(caseName(c), async () => {
       const res = await send(port, c);
-      assert.ok(res.status >= 400 && res.status < 500, `${caseName(c)} answered ${res.status}`);
+      const expected = c.withDotfiles ?? c.expect;
+      if (expected === 404) assert.ok(res.status >= 400 && res.status < 500, `${caseName(c)} answered ${res.status}`);
+      else assertOutcome(caseName(c), res, expected);
       assertNoMarker(caseName(c), res);
     });
   }
@@ -312,11 +358,16 @@ test("a link to a folder outside the root hides the folder, its listing and its 
   const { root } = site(t);
   symlinkSync("../root-secret", path.join(root, "elsewhere"));
   const { port } = await serveRoot(t, root);
-  for (const target of ["/elsewhere", "/elsewhere/", "/elsewhere/secret.txt", "/elsewhere/./secret.txt", "/elsewhere%2fsecret.txt"]) {
+  for (const target of ["/elsewhere", "/elsewhere/", "/elsewhere/secret.txt", "/elsewhere%2fsecret.txt"]) {
     const res = await rawGet(port, target);
     assert.equal(res.status, 404, target);
     assertNoMarker(target, res);
   }
+  // A dot segment is redirected to the normal form without a look at the disk, which is then 404.
+  const dotted = await rawGet(port, "/elsewhere/./secret.txt");
+  assert.equal(dotted.status, 301);
+  assert.equal(dotted.headers.get("location"), "/elsewhere/secret.txt");
+  assertNoMarker("/elsewhere/./secret.txt", dotted);
   assert.ok(!(await listedNames(port, "/")).some((name) => name.startsWith("elsewhere")), "the link is hidden from the listing");
 });
 

@@ -14,7 +14,7 @@ import test from "node:test";
 import { promisify } from "node:util";
 import type { AccessLogEntry } from "../src/server.js";
 import { numberedName } from "../src/upload.js";
-import { eventually, rawRequest, request, runCli, serve, startCli, tempDir, unprivilegedNode } from "./helpers.js";
+import { eventually, rawRequest, request, runCli, serve, startCli, tempDir, unprivilegedServer } from "./helpers.js";
 
 const run = promisify(execFile);
 
@@ -401,10 +401,12 @@ test("a full disk is 507 and leaves nothing (a 1 MiB tmpfs)", async (t) => {
 });
 
 test("a folder the server may not write into is 403 and gets nothing (server run as another user)", async (t) => {
+  const server = unprivilegedServer(t);
+  if (server === null) return;
   const root = tempDir(t, { locked: {} });
   chmodSync(root, 0o755);
   chmodSync(path.join(root, "locked"), 0o555);
-  const cli = await startCli(t, [root, "--upload", "-p", "0", "-b", "127.0.0.1", "-q"], { command: unprivilegedNode() });
+  const cli = await startCli(t, [root, "--upload", "-p", "0", "-b", "127.0.0.1", "-q"], server);
   const res = await send(cli.port, "PUT", "/locked/a.txt", "a");
   assert.equal(res.status, 403);
   const form = await postFiles(cli.port, "/locked/", [{ name: "a.txt", data: "a" }]);
@@ -467,6 +469,18 @@ for (const [target, status] of HOSTILE_PUT_TARGETS) {
     assert.equal(existsSync(beside), besideBefore, "nothing written beside the root");
   });
 }
+
+test("writes never normalise: a form POST to a folder spelled with dot segments is 400, though GET redirects it", async (t) => {
+  const root = tempDir(t, { in: {} });
+  const server = await serve(t, { root, upload: true });
+  for (const target of ["/in/../", "/in/./", "/x/%2e%2e/in/", "/in/.%2E/", "/in/.."]) {
+    const res = await postFiles(server.port, target, [{ name: "a.txt", data: "a" }]);
+    assert.equal(res.status, 400, `POST ${target}`);
+    const read = await rawRequest(server.port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    assert.equal(read.status, 301, `GET ${target}`);
+  }
+  assert.deepEqual(tree(root), ["in"], "nothing written");
+});
 
 test("the longest allowed name (255 bytes) and unicode names are stored", async (t) => {
   const root = tempDir(t);
