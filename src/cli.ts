@@ -3,6 +3,7 @@
  * the request log, stop cleanly on Ctrl+C or SIGTERM.
  */
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { BlockList, isIP } from "node:net";
 import { stat } from "node:fs/promises";
 import path from "node:path";
@@ -12,6 +13,7 @@ import { parseCredentials, parseCredentialsList } from "./auth.js";
 import { addressLines, qrLines, qrUrl, type QrWhen } from "./banner.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
+import { isWorkerProcess, serveAsWorker, startWorkers } from "./workers.js";
 
 const DEFAULT_PORT = 8000;
 /** Without `--port`, a busy 8000 moves to the next free port up to 8020. */
@@ -50,6 +52,10 @@ Options:
                          a form's file lands as "name (1).ext")
       --max-upload SIZE  with --upload: refuse bodies over SIZE bytes with 413
                          (K, M, G for KiB, MiB, GiB; default: no limit)
+      --workers N        answer with N processes on the one port, to use N cores; "auto"
+                         is one per core (default: 1)
+      --trust-proxy      behind a reverse proxy: log the client from X-Forwarded-For
+                         (its last entry) instead of the proxy's address
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -76,6 +82,8 @@ interface CliPlan {
   open: boolean;
   /** When the banner shows a QR code: `--qr`, `--no-qr`, or by default on a terminal. */
   qr: QrWhen;
+  /** How many processes answer (`--workers`); 1 is this process alone, without node:cluster. */
+  workers: number;
   options: ServerOptions;
 }
 
@@ -112,6 +120,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         upload: { type: "boolean" },
         overwrite: { type: "boolean" },
         "max-upload": { type: "string" },
+        workers: { type: "string" },
+        "trust-proxy": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -149,6 +159,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       quiet: values.quiet ?? false,
       open: values.open ?? false,
       qr: values.qr ? "always" : values["no-qr"] ? "never" : "on-terminal",
+      workers: parseWorkers(values.workers),
       options: {
         root,
         port,
@@ -169,9 +180,21 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         upload: values.upload ?? false,
         overwrite: values.overwrite ?? false,
         maxUploadBytes,
+        trustProxy: values["trust-proxy"] ?? false,
       },
     },
   };
+}
+
+/** Most workers `--workers` takes: more processes than this only share the same cores. */
+const MAX_WORKERS = 256;
+
+/** `--workers N` or `auto` (one per core Node may use). */
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (text === "auto") return availableParallelism();
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_WORKERS) throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}, or auto, not "${text}"`);
+  return Number(text);
 }
 
 /** `--allowed-host` names, each a DNS name, or `any` alone. */
@@ -288,6 +311,8 @@ function fail(message: string, code: number): number {
 
 /** Runs the command; resolves with an exit code for errors, or keeps serving until a signal. */
 export async function main(argv: string[]): Promise<number | undefined> {
+  // A worker of `--workers` is told its options by the primary, which parsed the command line.
+  if (isWorkerProcess()) return serveAsWorker();
   let parsed: Parsed;
   try {
     parsed = parseCommandLine(argv);
@@ -316,7 +341,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
 
   let started;
   try {
-    started = await startServer({ ...plan.options, onResponse });
+    started = plan.workers > 1 ? await startWorkers(plan.workers, { ...plan.options, onResponse }) : await startServer({ ...plan.options, onResponse });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const port = plan.options.port;
@@ -334,6 +359,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   // A code wrapped by a narrow terminal scans as nothing: by default, leave it out there.
   const fits = plan.qr === "always" || !process.stdout.columns || code.every((line) => visibleWidth(line) <= process.stdout.columns);
   if (code.length > 0 && fits) lines.push("", ...code, "");
+  if (plan.workers > 1) lines.push(`  Workers: ${plan.workers}`);
   if (plan.options.live) lines.push(`  Live reload: on`);
   const users = plan.options.auth?.length ?? 0;
   if (users > 0) lines.push(`  Password: required (${users} ${users === 1 ? "user" : "users"})`);
@@ -346,7 +372,11 @@ export async function main(argv: string[]): Promise<number | undefined> {
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1); // a second Ctrl+C means now
+    if (stopping) {
+      // A second Ctrl+C means now.
+      if ("kill" in started) started.kill();
+      process.exit(1);
+    }
     stopping = true;
     if (!plan.quiet) process.stdout.write(`\n${signal}: finishing open responses, then stopping.\n`);
     void started.close(3000).then(() => process.exit(0));

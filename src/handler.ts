@@ -22,7 +22,7 @@ import { readyFile, varyFor, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
 import { findIndex, listingReply } from "./folders.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
-import { clientAddress, defaultOnError } from "./log.js";
+import { defaultOnError, requestClient } from "./log.js";
 import { isNavigation } from "./navigation.js";
 import { makePolicy, READ_METHODS, type Handler, type HandlerOptions, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
@@ -56,7 +56,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     const started = performance.now();
     const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
-      const client = clientAddress(req.socket); // now: a destroyed socket no longer knows its peer
+      const client = requestClient(req, policy.trustProxy); // now: a destroyed socket no longer knows its peer
       res.once("close", () => {
         onResponse({
           time: new Date(),
@@ -112,7 +112,7 @@ function replyFor(req: IncomingMessage, resolveTarget: (url: string) => TargetPa
   if (refusal) return refusal;
   const method = req.method ?? "";
   // Who may ask comes first: nothing below may answer, or reveal what exists, to a stranger.
-  const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req) : null;
+  const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req, requestClient(req, policy.trustProxy)) : null;
   if (refused) return refused;
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
