@@ -71,6 +71,12 @@ interface Slot {
  * worker's error `code`, as `startServer` would) when one cannot start.
  */
 export async function startWorkers(count: number, options: ServerOptions): Promise<StartedCluster> {
+  // Each worker accepts on the shared listening socket itself (SCHED_NONE), rather than the primary
+  // accepting and handing each connection over (round-robin, Node's default on Linux): a connection
+  // handed to a worker that has just died is never answered nor closed (Node's handoff waits for a
+  // reply that never comes), and the hop costs the primary a core under load. The kernel wakes
+  // the workers waiting in accept, so a busy one takes fewer connections.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   // Structured clone keeps the log entries' Dates, and the options as they are.
   cluster.setupPrimary({ serialization: "advanced" });
   const { onResponse, onError: _onError, networkOrigins: _networkOrigins, liveChanges: _liveChanges, ...workerOptions } = options;
