@@ -141,10 +141,11 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
     }
   };
 
-  // Every worker must listen on the same port. Each `listen(0)` in a worker would get a handle
-  // of its own in the primary (cluster keys them by the port asked for), so for port 0 a free port
-  // is picked here; with a port given, the first worker searches (the fallback), and every later
-  // worker, restarts included, is told the port it found.
+  // Every worker must listen on the same port. The primary keeps one listening socket per port a
+  // worker asks for: workers all asking for port 0 would share one, but once every one of them had
+  // died the next would get another port than the banner's. So for port 0 a free port is picked
+  // here; with a port given, the first worker searches (the fallback); every later worker,
+  // restarts included, is told the port that was found.
   let first: ClusterAddresses;
   try {
     for (let pick = 1; ; pick++) {

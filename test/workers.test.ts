@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { test } from "node:test";
@@ -87,6 +87,24 @@ async function holdConnections(t: { after(fn: () => void): void }, port: number,
   })));
   return connectionOwners(port);
 }
+
+test("a worker that cannot start is restarted after a back-off that doubles, not in a spin", { skip: !linux && "reads ps" }, async (t) => {
+  const parent = tempDir(t);
+  const root = path.join(parent, "site");
+  mkdirSync(root);
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1", "--quiet"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  // Without its folder a new worker fails at start, every time.
+  rmSync(root, { recursive: true });
+  process.kill(childPids(cli.child.pid!)[0]!, "SIGKILL");
+  await eventually(() => /starting another in 1 s/.test(cli.stderr()), "three restarts", 10_000);
+  const delays = [...cli.stderr().matchAll(/starting another(?: in ([\d.]+) s)?/g)].map((m) => Number(m[1] ?? 0));
+  assert.deepEqual(delays.slice(0, 3), [0.25, 0.5, 1], cli.stderr());
+  assert.match(cli.stderr(), /worker \d could not start: .*ENOENT/);
+  assert.match(cli.stderr(), /worker \d \(pid \d+\) exited with code 1; starting another in 0\.5 s/);
+  // The other worker still answers (404: its folder is gone, but it is there).
+  assert.equal((await request(cli.port, "/")).status, 404);
+});
 
 test("SIGTERM lets a worker finish an in-flight slow download, then the server exits 0", { skip: !linux && "reads ps" }, async (t) => {
   const size = 32 * 1024 * 1024;
