@@ -140,6 +140,34 @@ test("SIGTERM lets a worker finish an in-flight slow download, then the server e
   assert.match(cli.stdout(), /GET \/big\.bin 200 33554432 /, "the drained download is logged whole");
 });
 
+test("a second SIGINT ends the server and every worker at once, in-flight responses or not", { skip: !linux && "reads ps" }, async (t) => {
+  const root = tempDir(t);
+  writeFileSync(path.join(root, "big.bin"), Buffer.alloc(32 * 1024 * 1024, 7));
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  const workers = childPids(cli.child.pid!);
+  // A download that never reads on: the first SIGINT would wait for it.
+  const stalled = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port: cli.port, path: "/big.bin", agent: false }, (res) => resolve(res.pause())).on("error", reject);
+  });
+  t.after(() => stalled.destroy());
+  process.kill(cli.child.pid!, "SIGINT");
+  await eventually(() => /SIGINT: finishing open responses/.test(cli.stdout()), "the first SIGINT is heard");
+  process.kill(cli.child.pid!, "SIGINT");
+  const { code } = await cli.exited;
+  assert.equal(code, 1);
+  await eventually(() => workers.every((pid) => !isAlive(pid)), "every worker is gone");
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 test("under load from several workers the request log stays whole lines, one per request, long ones too", { skip: !linux && "reads ss" }, async (t) => {
   const root = tempDir(t, { "a.txt": "a" });
   const cli = await startCli(t, [root, "--workers", "3", "--port", "0", "--bind", "127.0.0.1"]);
