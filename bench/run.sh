@@ -101,7 +101,7 @@ NODE_BIN="$(command -v node)" || die "node not found"
 PY_BIN="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)" || die "python3 not found"  # the real binary, not a pyenv shim
 NGINX_BIN="$(command -v nginx)"
 n_cpus=$(nproc)
-for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|U1|Z1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, Z1)";; esac; done
+for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|U1|Z1|W1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, Z1, W1)";; esac; done
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
 [ "$SERVER_CPU" -lt "$n_cpus" ] && [ "$LOAD_CPU" -lt "$n_cpus" ] || die "need CPUs $SERVER_CPU and $LOAD_CPU; this machine has $n_cpus"
 # 1000 keep-alive connections need more descriptors than the usual soft limit of 1024
@@ -546,6 +546,7 @@ for name in $SERVERS; do
   for sc in $(scenarios_for "$name"); do
     [ "$sc" = MEM ] || [ "$sc" = U1 ] && continue
     [ "$sc" = Z1 ] && continue  # after the loop, by bench/zip.sh
+    [ "$sc" = W1 ] && continue  # after the loop, by bench/workers.sh
     if over_budget; then put "$name" "${sc}_note" "skipped: MAX_SECONDS budget spent"; continue; fi
     run_scenario "$name" "$port" "$sc"
     settle "$name" "$port" "$sc"
@@ -576,9 +577,16 @@ if [[ " $SCENARIOS " == *" Z1 "* ]]; then
   else wait_quiet; BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" ZIP_PORT=$((BASE_PORT + 99)) \
     timeout -k 10 600 bash "$BENCH_DIR/zip.sh" > "$RAW/zip.md" 2> "$RAW/logs/zip.log" || echo "Z1 failed (see logs/zip.log)" >> "$RAW/zip.md"; fi
 fi
+# W1 (every core) runs its three servers unpinned, in a section of its own after the table.
+if [[ " $SCENARIOS " == *" W1 "* ]]; then
+  if over_budget; then echo "W1 skipped: MAX_SECONDS budget spent" > "$RAW/workers.md"
+  else wait_quiet; BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" LOAD_CPU="$LOAD_CPU" DURATION="$DURATION" ROUNDS="$ROUNDS" WARMUP="$WARMUP" CONNS="$CONNS" W1_PORT=$((BASE_PORT + 98)) \
+    timeout -k 10 $(( ROUNDS * (DURATION + 25) * 3 + 120 )) bash "$BENCH_DIR/workers.sh" > "$RAW/workers.md" 2> "$RAW/logs/workers.log" || echo "W1 failed (see logs/workers.log)" >> "$RAW/workers.md"; fi
+fi
 meta elapsed_s "$(elapsed)"
 "$PY_BIN" "$BENCH_DIR/report.py" "$RAW" > "$SUMMARY" || die "report failed"
 [ -f "$RAW/zip.md" ] && { echo; cat "$RAW/zip.md"; } >> "$SUMMARY"
+[ -f "$RAW/workers.md" ] && { echo; cat "$RAW/workers.md"; } >> "$SUMMARY"
 cp "$SUMMARY" "$RAW/summary.md"
 cat "$SUMMARY"
 echo

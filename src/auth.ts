@@ -162,9 +162,10 @@ export class BasicAuth {
   /**
    * null when the request may go on; else the refusal. A blocked address is refused before its
    * credentials are even read, so the right password does not help it until the block ends.
+   * `address` is who the request comes from (log.ts `requestClient`: behind a trusted proxy, the
+   * forwarded client, or every client of the proxy would share one count).
    */
-  check(req: ServedRequest): Reply | null {
-    const address = clientAddress(req.socket);
+  check(req: ServedRequest, address = clientAddress(req.socket)): Reply | null {
     const blockedMs = this.limiter.blockedFor(address);
     if (blockedMs > 0) {
       const seconds = Math.ceil(blockedMs / 1000);

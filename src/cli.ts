@@ -4,6 +4,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { BlockList, isIP } from "node:net";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
@@ -15,6 +16,7 @@ import { selfSignedCertificate, type SelfSignedCertificate } from "./cert.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
 import type { TlsCertificate } from "./tls.js";
+import { isWorkerProcess, serveAsWorker, startWorkers } from "./workers.js";
 
 const DEFAULT_PORT = 8000;
 /** Without `--port`, a busy 8000 moves to the next free port up to 8020. */
@@ -57,6 +59,10 @@ Options:
       --tls-key FILE     and this PEM private key; plain http:// requests are redirected
       --tls-self-signed  serve HTTPS with a certificate made once and kept in
                          ~/.config/serve-here/ (the banner shows its fingerprint)
+      --workers N        answer with N processes on the one port, to use N cores; "auto"
+                         is one per core (default: 1)
+      --trust-proxy      behind a reverse proxy: log the client from X-Forwarded-For
+                         (its last entry) instead of the proxy's address
   -q, --quiet            do not log requests
   -h, --help             show this help
   -v, --version          show the version
@@ -86,6 +92,8 @@ interface CliPlan {
   qr: QrWhen;
   /** Where HTTPS gets its certificate: files the user named, or the kept self-signed one; null for plain HTTP. */
   tls: TlsSource | null;
+  /** How many processes answer (`--workers`); 1 is this process alone, without node:cluster. */
+  workers: number;
   options: ServerOptions;
 }
 
@@ -127,6 +135,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "tls-self-signed": { type: "boolean" },
+        workers: { type: "string" },
+        "trust-proxy": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -166,6 +176,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       open: values.open ?? false,
       qr: values.qr ? "always" : values["no-qr"] ? "never" : "on-terminal",
       tls,
+      workers: parseWorkers(values.workers),
       options: {
         root,
         port,
@@ -186,6 +197,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         upload: values.upload ?? false,
         overwrite: values.overwrite ?? false,
         maxUploadBytes,
+        trustProxy: values["trust-proxy"] ?? false,
       },
     },
   };
@@ -201,6 +213,17 @@ function parseTls(cert: string | undefined, key: string | undefined, selfSigned:
   if (cert === undefined || cert === "") throw new UsageError("--tls-key needs --tls-cert FILE too");
   if (key === undefined || key === "") throw new UsageError("--tls-cert needs --tls-key FILE too");
   return { kind: "files", cert, key };
+}
+
+/** Most workers `--workers` takes: more processes than this only share the same cores. */
+const MAX_WORKERS = 256;
+
+/** `--workers N` or `auto` (one per core Node may use). */
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (text === "auto") return availableParallelism();
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_WORKERS) throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}, or auto, not "${text}"`);
+  return Number(text);
 }
 
 /** `--allowed-host` names, each a DNS name, or `any` alone. */
@@ -317,6 +340,8 @@ function fail(message: string, code: number): number {
 
 /** Runs the command; resolves with an exit code for errors, or keeps serving until a signal. */
 export async function main(argv: string[]): Promise<number | undefined> {
+  // A worker of `--workers` is told its options by the primary, which parsed the command line.
+  if (isWorkerProcess()) return serveAsWorker();
   let parsed: Parsed;
   try {
     parsed = parseCommandLine(argv);
@@ -354,7 +379,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
 
   let started;
   try {
-    started = await startServer({ ...plan.options, onResponse, tls: certificate?.pem });
+    const options: ServerOptions = { ...plan.options, onResponse, tls: certificate?.pem };
+    started = plan.workers > 1 ? await startWorkers(plan.workers, options) : await startServer(options);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const port = plan.options.port;
@@ -373,6 +399,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   // A code wrapped by a narrow terminal scans as nothing: by default, leave it out there.
   const fits = plan.qr === "always" || !process.stdout.columns || code.every((line) => visibleWidth(line) <= process.stdout.columns);
   if (code.length > 0 && fits) lines.push("", ...code, "");
+  if (plan.workers > 1) lines.push(`  Workers: ${plan.workers}`);
   if (plan.options.live) lines.push(`  Live reload: on`);
   if (certificate) lines.push(...certificate.bannerLines);
   const users = plan.options.auth?.length ?? 0;
@@ -386,7 +413,11 @@ export async function main(argv: string[]): Promise<number | undefined> {
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1); // a second Ctrl+C means now
+    if (stopping) {
+      // A second Ctrl+C means now.
+      if ("kill" in started) started.kill();
+      process.exit(1);
+    }
     stopping = true;
     if (!plan.quiet) process.stdout.write(`\n${signal}: finishing open responses, then stopping.\n`);
     void started.close(3000).then(() => process.exit(0));

@@ -23,7 +23,7 @@ import { readyFile, varyFor, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
 import { findIndex, listingReply } from "./folders.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
-import { clientAddress, defaultOnError } from "./log.js";
+import { defaultOnError, requestClient } from "./log.js";
 import { isNavigation } from "./navigation.js";
 import { makePolicy, READ_METHODS, type Handler, type HandlerOptions, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
@@ -57,7 +57,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
   function track(req: ServedRequest, res: ServedResponse, progress: Progress): (error: unknown) => void {
     const started = performance.now();
     if (onResponse) {
-      const client = clientAddress(req.socket); // now: a destroyed socket no longer knows its peer
+      const client = requestClient(req, policy.trustProxy); // now: a destroyed socket no longer knows its peer
       res.once("close", () => {
         onResponse({
           time: new Date(),
@@ -129,7 +129,7 @@ function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath
   if (refusal) return refusal;
   const method = req.method ?? "";
   // Who may ask comes first: nothing below may answer, or reveal what exists, to a stranger.
-  const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req) : null;
+  const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req, requestClient(req, policy.trustProxy)) : null;
   if (refused) return refused;
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us

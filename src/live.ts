@@ -37,6 +37,22 @@ const MAX_PATHS_PER_MESSAGE = 1000;
 /** A client that stops reading is dropped when this much is waiting for it. */
 const MAX_BACKLOG_BYTES = 1024 * 1024;
 
+/**
+ * Where changes come from when not from a watcher of this process's own: with `--workers`, the
+ * primary watches once and tells every worker (workers.ts). `boot` is the same in every worker, or
+ * a page would take a reconnection to another worker for a restart and reload.
+ */
+export interface LiveChanges {
+  readonly boot: string;
+  /** Starts telling `onChange` the URL paths that change, until `close()`. */
+  watch(onChange: (urlPath: string) => void): { close(): void };
+}
+
+/** A boot id: random per server, so a page that sees another one knows the server restarted. */
+export function newBootId(): string {
+  return `${process.pid.toString(36)}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
 /** Which of live reload's routes a target names, if any. */
 export type LiveRoute = "script" | "events" | null;
 
@@ -51,13 +67,13 @@ interface Injected {
  * which exists only while at least one stream is open.
  */
 export class LiveReload {
-  /** Random per process: a page that sees another one knows the server restarted. */
-  readonly boot = `${process.pid.toString(36)}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  /** Random per server (shared by its workers): a page that sees another one knows the server restarted. */
+  readonly boot: string;
   /** `/__serve-here/live.js`, as a file ready to answer from (conditionals and all). */
   readonly script: ReadyFile;
   private readonly streams = new Set<EventStream>();
   private readonly injected = new WeakMap<Buffer, Injected>();
-  private watcher: TreeWatcher | null = null;
+  private watcher: Pick<TreeWatcher, "close"> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private pending = new Set<string>();
   private pendingOverflow = false;
@@ -70,7 +86,10 @@ export class LiveReload {
     private readonly policy: Policy,
     /** Poll instead of inotify: `SERVE_HERE_LIVE_POLL=1`, for tests and file systems without events. */
     private readonly forcePoll: boolean,
+    /** Changes told by someone else (the primary, with `--workers`); null: watch here. */
+    private readonly changes: LiveChanges | null = null,
   ) {
+    this.boot = changes?.boot ?? newBootId();
     this.script = scriptFile(LIVE_CLIENT, "live", policy);
   }
 
@@ -159,7 +178,8 @@ export class LiveReload {
   }
 
   private startWatching(): void {
-    this.watcher = watchTree(this.policy, (urlPath) => this.changed(urlPath), (message) => this.notice(message), this.forcePoll);
+    const onChange = (urlPath: string) => this.changed(urlPath);
+    this.watcher = this.changes ? this.changes.watch(onChange) : watchTree(this.policy, onChange, (message) => this.notice(message), this.forcePoll);
     this.heartbeat = setInterval(() => this.broadcast(HEARTBEAT), HEARTBEAT_MS);
     this.heartbeat.unref();
   }

@@ -2,6 +2,7 @@
  * The access log and the error log: what a line holds and how it is printed, with control
  * characters escaped so no request can write terminal escapes into a terminal.
  */
+import { isIP } from "node:net";
 import type { ServedRequest } from "./reply.js";
 
 /** One access-log record, handed to `onResponse`. */
@@ -24,6 +25,21 @@ export interface AccessLogEntry {
 /** The peer's address, without the `::ffff:` an IPv4 client gets on a dual-stack socket. */
 export function clientAddress(socket: { remoteAddress?: string | undefined }): string {
   return (socket.remoteAddress ?? "-").replace(/^::ffff:/, "");
+}
+
+/**
+ * Who a request comes from. Behind a trusted proxy (`trustProxy`), the last entry of
+ * `X-Forwarded-For`: the address the proxy itself saw and added (`$proxy_add_x_forwarded_for`);
+ * entries before it came from the client and could say anything. Without `trustProxy`, or without
+ * a well-formed last entry, the peer's address: forwarded headers are never believed by default.
+ */
+export function requestClient(req: ServedRequest, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers["x-forwarded-for"];
+    const last = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded)?.split(",").at(-1)?.trim();
+    if (last !== undefined && isIP(last) !== 0) return last.replace(/^::ffff:/, "");
+  }
+  return clientAddress(req.socket);
 }
 
 export function defaultOnError(error: unknown, req: ServedRequest): void {

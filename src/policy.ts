@@ -12,7 +12,7 @@ import type { AccessLogEntry } from "./log.js";
 import type { CompressedFile } from "./compress.js";
 import { RevalidatedCache, type CachedFile } from "./files.js";
 import type { FolderVersion } from "./folders.js";
-import { LiveReload } from "./live.js";
+import { LiveReload, type LiveChanges } from "./live.js";
 import { SEPARATOR } from "./locate.js";
 import { PAGE_CSP, type EdgePolicy, type ServedRequest } from "./reply.js";
 import { makeUploadPolicy, type UploadPolicy } from "./upload.js";
@@ -85,6 +85,19 @@ export interface HandlerOptions {
   overwrite?: boolean;
   /** With `upload`: the most bytes one request body may carry; more is 413. Default: no limit. */
   maxUploadBytes?: number;
+  /**
+   * With `live`: changes told from elsewhere, with the boot id every page should see, instead of a
+   * watcher in this process. `--workers` sets it, so one watcher in the primary reaches every
+   * worker's pages. Default: this process watches the root itself.
+   */
+  liveChanges?: LiveChanges;
+  /**
+   * Behind a reverse proxy: take the client's address from `X-Forwarded-For` (its last entry, the
+   * one the proxy added) for the access log and the wrong-password limit, instead of the proxy's
+   * address. Only for a server that nothing but the proxy can reach: anyone who connects directly
+   * could name any address. Default: false (forwarded headers are ignored).
+   */
+  trustProxy?: boolean;
   /** Called once per finished (or aborted) response. Default: no access log. */
   onResponse?: (entry: AccessLogEntry) => void;
   /** Called for an unexpected error; the client gets a 500. Default: one line on stderr. */
@@ -134,6 +147,8 @@ export interface Policy extends EdgePolicy {
   staleSidecars: Set<string>;
   /** Live reload's routes, injection and watcher; null without `live`. */
   live: LiveReload | null;
+  /** Who a request comes from: X-Forwarded-For's last entry with `trustProxy`, else the peer (log.ts `requestClient`). */
+  trustProxy: boolean;
   /** Which Host names are answered (access.ts). */
   hosts: HostRule;
   /** See `HandlerOptions.networkOrigins`; read per listing, since the server knows them only after listening. */
@@ -205,6 +220,7 @@ export function makePolicy(options: HandlerOptions): Policy {
     compressed: new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length),
     staleSidecars: new Set(),
     live: null,
+    trustProxy: options.trustProxy ?? false,
     hosts: makeHostRule(options.allowedHosts),
     networkOrigins: options.networkOrigins ?? (() => []),
     shareQrCodes: new Map(),
@@ -216,7 +232,7 @@ export function makePolicy(options: HandlerOptions): Policy {
   };
   if (options.upload) policy.upload = makeUploadPolicy(options.overwrite ?? false, maxUploadBytes ?? null, policy);
   // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
-  if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1");
+  if (options.live) policy.live = new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1", options.liveChanges ?? null);
   return policy;
 }
 

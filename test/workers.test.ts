@@ -1,0 +1,251 @@
+/**
+ * `--workers N`: the real CLI with node:cluster workers on one port. Which worker holds a
+ * connection is read from the kernel (`ss -tnp`), so "several workers" is seen, not assumed.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { test } from "node:test";
+import { eventually, request, runCli, startCli, tempDir } from "./helpers.js";
+
+const linux = process.platform === "linux";
+
+/** The pids of a process's children: its workers. */
+function childPids(pid: number): number[] {
+  const out = execFileSync("ps", ["--ppid", String(pid), "-o", "pid="], { encoding: "utf8" });
+  return out.split("\n").map((line) => Number(line.trim())).filter((n) => n > 0);
+}
+
+/** The pids of the processes holding the server side of established connections on `port`. */
+function connectionOwners(port: number): Set<number> {
+  const out = execFileSync("ss", ["-Htnp", "state", "established", `( sport = :${port} )`], { encoding: "utf8" });
+  return new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
+}
+
+/** The pids of the processes holding the listening socket on `port` (the primary and every worker that listens). */
+function listeningPids(port: number): Set<number> {
+  const out = execFileSync("ss", ["-Hltnp", `( sport = :${port} )`], { encoding: "utf8" });
+  return new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
+}
+
+/** One access-log line, whole: time, client, method, target, status, bytes, ms, and a note. */
+const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ 127\.0\.0\.1 GET (\/\S*) (\d{3})( \(aborted\))? \d+ \d+\.\dms( \(.*\))?$/;
+
+/** The log lines the CLI printed after its banner (the banner ends with "Press Ctrl+C to stop."). */
+function logLines(stdout: string): string[] {
+  const after = stdout.slice(stdout.indexOf("Press Ctrl+C to stop.\n") + "Press Ctrl+C to stop.\n".length);
+  return after.split("\n").filter((line) => line !== "" && !/^SIG(INT|TERM): /.test(line));
+}
+
+test("--workers 2 prints the banner once, with the one port every worker answers on (--port 0)", { skip: !linux && "reads ps and ss" }, async (t) => {
+  const root = tempDir(t, { "index.html": "<h1>hi</h1>" });
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  // Connections one after another go to the workers in turn: each must answer on the banner's port.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  t.after(() => agent.destroy());
+  const answers = await Promise.all(Array.from({ length: 8 }, () => new Promise<number>((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port: cli.port, path: "/", agent }, (res) => res.resume().on("end", () => resolve(res.statusCode ?? 0))).on("error", reject);
+  })));
+  assert.deepEqual(answers, Array(8).fill(200));
+  assert.equal(cli.stdout().match(/Serving /g)?.length, 1, "one banner");
+  assert.match(cli.stdout(), /Workers: 2/);
+  assert.equal(cli.stdout().match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[1], String(cli.port));
+});
+
+test("a worker killed with SIGKILL is replaced, and the port keeps answering meanwhile", { skip: !linux && "reads ps" }, async (t) => {
+  const root = tempDir(t, { "index.html": "a" });
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1", "--quiet"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  const before = childPids(cli.child.pid!);
+  process.kill(before[0]!, "SIGKILL");
+  // The other worker answers at once; none of these may fail.
+  for (let i = 0; i < 10; i++) assert.equal((await request(cli.port, "/")).status, 200);
+  await eventually(() => {
+    const now = childPids(cli.child.pid!);
+    return now.length === 2 && !now.includes(before[0]!);
+  }, "a new worker in the place of the killed one");
+  assert.match(cli.stderr(), new RegExp(`worker \\d \\(pid ${before[0]}\\) was killed by SIGKILL; starting another`));
+  const after = childPids(cli.child.pid!);
+  await eventually(() => after.every((pid) => listeningPids(cli.port).has(pid)), "the new worker listens");
+  // Both, the new one included, answer: each takes connections from the shared socket.
+  const owners = await holdConnections(t, cli.port, 16);
+  assert.deepEqual([...owners].sort(), [...after].sort(), "the connections are held by both workers, the new one too");
+});
+
+/**
+ * Opens `count` keep-alive connections at once, each with a GET answered, and keeps them open until
+ * the test ends; resolves with the pids of the processes holding their server side.
+ */
+async function holdConnections(t: { after(fn: () => void): void }, port: number, count: number): Promise<Set<number>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: count });
+  t.after(() => agent.destroy());
+  await Promise.all(Array.from({ length: count }, () => new Promise<void>((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port, path: "/", agent }, (res) => res.resume().on("end", resolve)).on("error", reject);
+  })));
+  return connectionOwners(port);
+}
+
+test("a worker that cannot start is restarted after a back-off that doubles, not in a spin", { skip: !linux && "reads ps" }, async (t) => {
+  const parent = tempDir(t);
+  const root = path.join(parent, "site");
+  mkdirSync(root);
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1", "--quiet"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  // Without its folder a new worker fails at start, every time.
+  rmSync(root, { recursive: true });
+  process.kill(childPids(cli.child.pid!)[0]!, "SIGKILL");
+  await eventually(() => /starting another in 1 s/.test(cli.stderr()), "three restarts", 10_000);
+  const delays = [...cli.stderr().matchAll(/starting another(?: in ([\d.]+) s)?/g)].map((m) => Number(m[1] ?? 0));
+  assert.deepEqual(delays.slice(0, 3), [0.25, 0.5, 1], cli.stderr());
+  assert.match(cli.stderr(), /worker \d could not start: .*ENOENT/);
+  assert.match(cli.stderr(), /worker \d \(pid \d+\) exited with code 1; starting another in 0\.5 s/);
+  // The other worker still answers (404: its folder is gone, but it is there).
+  assert.equal((await request(cli.port, "/")).status, 404);
+});
+
+test("SIGTERM lets a worker finish an in-flight slow download, then the server exits 0", { skip: !linux && "reads ps" }, async (t) => {
+  const size = 32 * 1024 * 1024;
+  const root = tempDir(t);
+  writeFileSync(path.join(root, "big.bin"), Buffer.alloc(size, 7));
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1"]);
+  let received = 0;
+  let sigtermSent = false;
+  const done = new Promise<number>((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port: cli.port, path: "/big.bin", agent: false }, (res) => {
+      res.once("data", (chunk: Buffer) => {
+        received += chunk.length;
+        // A slow reader: nothing more is read until the server has been told to stop.
+        res.pause();
+        process.kill(cli.child.pid!, "SIGTERM");
+        sigtermSent = true;
+        setTimeout(() => {
+          res.on("data", (c: Buffer) => (received += c.length));
+          res.resume();
+        }, 500);
+      });
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+  assert.equal(await done, 200);
+  assert.ok(sigtermSent);
+  assert.equal(received, size, "every byte arrived");
+  const { code, signal } = await cli.exited;
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+  assert.match(cli.stdout(), /SIGTERM: finishing open responses, then stopping\./);
+  assert.match(cli.stdout(), /GET \/big\.bin 200 33554432 /, "the drained download is logged whole");
+});
+
+test("a second SIGINT ends the server and every worker at once, in-flight responses or not", { skip: !linux && "reads ps" }, async (t) => {
+  const root = tempDir(t);
+  writeFileSync(path.join(root, "big.bin"), Buffer.alloc(32 * 1024 * 1024, 7));
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  const workers = childPids(cli.child.pid!);
+  // A download that never reads on: the first SIGINT would wait for it.
+  const stalled = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port: cli.port, path: "/big.bin", agent: false }, (res) => resolve(res.pause())).on("error", reject);
+  });
+  t.after(() => stalled.destroy());
+  process.kill(cli.child.pid!, "SIGINT");
+  await eventually(() => /SIGINT: finishing open responses/.test(cli.stdout()), "the first SIGINT is heard");
+  process.kill(cli.child.pid!, "SIGINT");
+  const { code } = await cli.exited;
+  assert.equal(code, 1);
+  await eventually(() => workers.every((pid) => !isAlive(pid)), "every worker is gone");
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("under load from several workers the request log stays whole lines, one per request, long ones too", { skip: !linux && "reads ss" }, async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  const cli = await startCli(t, [root, "--workers", "3", "--port", "0", "--bind", "127.0.0.1"]);
+  await eventually(() => childPids(cli.child.pid!).length === 3, "three workers");
+  // Targets up to 12 KB: a log line longer than a pipe's atomic write (4 KiB) must still come whole.
+  const targets = Array.from({ length: 1200 }, (_, i) => `/a.txt?n=${i}&pad=${"x".repeat((i * 997) % 12_000)}`);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 24 });
+  t.after(() => agent.destroy());
+  const owners = new Set<number>();
+  let next = 0;
+  const worker = async () => {
+    while (next < targets.length) {
+      const target = targets[next++]!;
+      await new Promise<void>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port: cli.port, path: target, agent }, (res) => {
+          assert.equal(res.statusCode, 200);
+          res.resume().on("end", resolve);
+        }).on("error", reject);
+      });
+      if (next % 200 === 0) for (const pid of connectionOwners(cli.port)) owners.add(pid);
+    }
+  };
+  await Promise.all(Array.from({ length: 24 }, worker));
+  assert.ok(owners.size >= 2, `requests were answered by several workers (${owners.size})`);
+  process.kill(cli.child.pid!, "SIGTERM");
+  assert.equal((await cli.exited).code, 0);
+  const lines = logLines(cli.stdout());
+  const bad = lines.filter((line) => !LOG_LINE.test(line));
+  assert.deepEqual(bad.map((line) => line.slice(0, 120)), [], "every line is one whole log line");
+  const logged = lines.map((line) => LOG_LINE.exec(line)![1]).sort();
+  assert.deepEqual(logged, [...targets].sort(), "each request logged exactly once");
+});
+
+/** Opens live reload's event stream and collects its `data:` messages. */
+function openEvents(port: number): Promise<{ req: http.ClientRequest; messages: unknown[] }> {
+  return new Promise((resolve, reject) => {
+    const messages: unknown[] = [];
+    const req = http.get({ host: "127.0.0.1", port, path: "/__serve-here/events", agent: false }, (res) => {
+      assert.equal(res.statusCode, 200);
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+        for (let end = text.indexOf("\n\n"); end !== -1; end = text.indexOf("\n\n")) {
+          const data = /^data: (.*)$/m.exec(text.slice(0, end));
+          if (data) messages.push(JSON.parse(data[1]!));
+          text = text.slice(end + 2);
+        }
+        if (messages.length === 1) resolve({ req, messages });
+      });
+    });
+    req.on("error", reject);
+  });
+}
+
+test("with --live, one watcher in the primary reaches pages on every worker, and every worker tells the same boot id", { skip: !linux && "reads ss" }, async (t) => {
+  const root = tempDir(t, { "index.html": "<h1>v1</h1>", "style.css": "h1 {}" });
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1", "--live", "--quiet"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  // The workers take connections from the shared socket as the kernel wakes them: open streams
+  // until both hold some (16 at most).
+  const streams: Array<{ req: http.ClientRequest; messages: unknown[] }> = [];
+  t.after(() => streams.forEach((s) => s.req.destroy()));
+  for (let i = 0; i < 16 && (i < 4 || connectionOwners(cli.port).size < 2); i++) streams.push(await openEvents(cli.port));
+  assert.equal(connectionOwners(cli.port).size, 2, "the event streams are held by both workers");
+  const boots = new Set(streams.map((s) => JSON.stringify(s.messages[0])));
+  assert.equal(boots.size, 1, `one boot id for every worker: ${[...boots].join(" ")}`);
+  // Both workers asked the primary to watch; give the watcher a moment to exist before the edit.
+  await new Promise((r) => setTimeout(r, 300));
+  writeFileSync(path.join(root, "style.css"), "h1 { color: red }");
+  await eventually(() => streams.every((s) => s.messages.some((m) => JSON.stringify(m).includes("/style.css"))), "every stream told of /style.css", 5000);
+  for (const s of streams) assert.deepEqual(s.messages.at(-1), { changed: ["/style.css"] });
+});
+
+test("--workers takes a whole number or auto", async () => {
+  for (const bad of ["0", "-1", "two", "1.5", "257"]) {
+    const run = await runCli([`--workers=${bad}`]);
+    assert.equal(run.code, 2, bad);
+    assert.match(run.stderr, /--workers must be a whole number from 1 to 256, or auto/);
+  }
+});
