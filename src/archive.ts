@@ -3,8 +3,8 @@
  * below it that serve-here would serve (the listing's judgement, from `locate.ts`: no dotfiles
  * unless --dotfiles, no symlinks leading out unless --follow-symlinks). The archive is written by
  * `yazl` as the client reads it: one file open at a time, memory flat whatever the sizes, no
- * temporary file, ZIP64 when a file or the whole passes 4 GiB. Types that are compressed already
- * (by compress.ts's judgement) are stored, the rest deflated.
+ * temporary file, ZIP64 when a file or the whole passes 4 GiB. Types that are compressed already,
+ * and files too small to gain (compress.ts's judgement for HTTP), are stored, the rest deflated.
  */
 import { closeSync, constants as fsConstants, createReadStream, type Stats } from "node:fs";
 import { createRequire } from "node:module";
