@@ -138,6 +138,14 @@ const COMPRESSIBLE_TYPES = new Set([
 const compressibleByType = new Map<string, boolean>();
 
 /**
+ * Whether a body of this size and type is worth compressing: one rule for HTTP's codings and for
+ * the entries of a zip (archive.ts), where a file too small to gain stays stored.
+ */
+export function worthCompressing(size: number, contentType: string): boolean {
+  return size >= MIN_COMPRESS_SIZE && isCompressibleType(contentType);
+}
+
+/**
  * Whether a type is worth compressing: text, JSON, JavaScript, XML, SVG, wasm, icons and TrueType
  * fonts. Never images, audio, video, archives or woff/woff2, which are compressed already.
  */
@@ -208,7 +216,7 @@ export function chooseRepresentation(req: ServedRequest, file: ReadyFile, origin
       return sidecar;
     }
   }
-  if (file.meta.size < MIN_COMPRESS_SIZE || !isCompressibleType(file.meta.contentType)) return identity;
+  if (!worthCompressing(file.meta.size, file.meta.contentType)) return identity;
   const coding = accepted[0]!;
   // Small files (up to SMALL_FILE) come read whole; larger ones come as an open descriptor.
   return file.source.kind === "memory" ? compressedInMemory(coding, file, file.source.data, origin, policy) : compressedStream(coding, file, file.source.fd, policy);

@@ -221,6 +221,68 @@ test("types that are compressed already are stored, the rest deflated", async (t
   assert.equal(byName.get("photo.jpg")!.content, readFileSync(path.join(root, "photo.jpg")).toString("latin1"));
 });
 
+test("a file too small to gain from deflate is stored, as HTTP leaves it uncompressed", async (t) => {
+  const root = tempDir(t, { "tiny.html": "<p>hi</p>", "bigger.html": "compress me ".repeat(100) });
+  const server = await serve(t, { root });
+  const { byName } = await fetchZip(t, server.port, "/?download=zip");
+  assert.equal(byName.get("tiny.html")!.compressType, 0, "under 1 KiB: stored");
+  assert.equal(byName.get("tiny.html")!.content, "<p>hi</p>");
+  assert.equal(byName.get("bigger.html")!.compressType, 8, "1200 bytes of text: deflated");
+});
+
+test("many small files, deflated and stored, between large ones, all arrive whole and in order", async (t) => {
+  // Well past the 1 MiB that small files may queue inside the writer, with large files (streamed,
+  // each waiting for its turn) in among them.
+  const tree: Record<string, Buffer> = {};
+  const text = (i: number) => Buffer.from(`line ${i} of a text file that deflates well\n`.repeat(200));
+  for (let i = 0; i < 400; i++) {
+    const stem = `f${String(i).padStart(3, "0")}`;
+    tree[`${stem}.txt`] = text(i);
+    tree[`${stem}.bin`] = randomBytes(4096 + i);
+    if (i % 100 === 50) tree[`${stem}-large.bin`] = randomBytes(300 * 1024 + i);
+  }
+  const root = tempDir(t, tree);
+  const server = await serve(t, { root });
+  const { entries } = await fetchZip(t, server.port, "/?download=zip");
+  assert.deepEqual(
+    entries.map((e) => e.name),
+    Object.keys(tree).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    "every file, in the walk's order",
+  );
+  for (const entry of entries) assert.equal(entry.sha256, sha256(tree[entry.name]!), entry.name);
+  assert.equal(entries.find((e) => e.name === "f007.txt")!.compressType, 8);
+  assert.equal(entries.find((e) => e.name === "f007.bin")!.compressType, 0);
+});
+
+test("a client that stops reading holds the walk back: small files are not read ahead into memory", async (t) => {
+  // 64 MiB in 1024 files of 64 KiB: without a cap on what waits inside the writer, the walk would
+  // read them all while the client sleeps.
+  const tree: Record<string, Buffer> = {};
+  const one = randomBytes(64 * 1024);
+  for (let i = 0; i < 1024; i++) tree[`part-${String(i).padStart(4, "0")}.bin`] = one;
+  const root = tempDir(t, tree);
+  const logged: AccessLogEntry[] = [];
+  const server = await serve(t, { root, onResponse: (entry) => logged.push(entry) });
+  await new Promise<void>((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port: server.port, path: "/?download=zip", agent: false }, (res) => {
+      res.once("data", () => {
+        res.pause();
+        // Long enough for the walk to read all 64 MiB if nothing held it back.
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 1000);
+      });
+    });
+    req.on("error", () => {}); // our own destroy
+    setTimeout(() => reject(new Error("no bytes within 10 s")), 10_000).unref();
+  });
+  await eventually(() => logged.length === 1, "one log entry");
+  const read = Number(/ (\d+) bytes/.exec(logged[0]!.note ?? "")?.[1]);
+  // The cap (1 MiB) plus what the socket buffers on both sides of a loopback connection hold.
+  assert.ok(read < 24 * MiB, `read ${read} bytes of 64 MiB ahead of a client that reads nothing`);
+});
+
 test("names a zip cannot hold (not UTF-8, or with a backslash) are left out, and the log says how many", async (t) => {
   const root = tempDir(t, { "fine.txt": "fine", "back\\slash.txt": "b" });
   writeFileSync(Buffer.concat([Buffer.from(root + "/"), Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0xe9, 0x2e, 0x74, 0x78, 0x74])]), "latin-1 name");
