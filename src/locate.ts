@@ -2,7 +2,7 @@
  * From segments to a file or folder, confined to the root: the one place that joins paths, walks
  * symlinks and opens what a request may read. Every feature asks here what a path may name.
  */
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, opendirSync, openSync, realpathSync, statSync, type Stats } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import type { Policy } from "./policy.js";
@@ -121,14 +121,28 @@ export interface FolderName {
  * Listings and zips show exactly these; symlinks that lead out are judged per entry (`locateEntry`).
  */
 export function readFolderNames(folder: Found, policy: Policy): FolderName[] {
-  const dirents = readdirSync(folder.fsPath, { withFileTypes: true, encoding: "buffer" });
   const names: FolderName[] = [];
-  for (const dirent of dirents) {
-    const name = dirent.name as unknown as Buffer; // Node's types miss the Buffer overload's names
-    // An upload in progress is never shown, whatever --dotfiles says (upload.ts).
-    if ((policy.dotfiles || name[0] !== DOT) && !isUploadTemp(name)) names.push({ name, symlink: dirent.isSymbolicLink() });
-  }
+  eachFolderName(folder, policy, (name, type) => names.push({ name, symlink: type === "symlink" }));
   return names;
+}
+
+/**
+ * Calls `visit` with each name `readFolderNames` gives and the type readdir saw, reading the
+ * folder a batch at a time: a folder of 100,000 names never holds 100,000 directory entries.
+ */
+export function eachFolderName(folder: Found, policy: Policy, visit: (name: Buffer, type: "folder" | "file" | "symlink" | "other") => void): void {
+  // Node's types miss the Buffer encoding that opendir takes (and that keeps names that are not UTF-8 exact).
+  const dir = opendirSync(folder.fsPath, { encoding: "buffer" as BufferEncoding, bufferSize: 256 });
+  try {
+    for (let dirent = dir.readSync(); dirent !== null; dirent = dir.readSync()) {
+      const name = dirent.name as unknown as Buffer; // Node's types miss the Buffer overload's names
+      // An upload in progress is never shown, whatever --dotfiles says (upload.ts).
+      if ((!policy.dotfiles && name[0] === DOT) || isUploadTemp(name)) continue;
+      visit(name, dirent.isSymbolicLink() ? "symlink" : dirent.isDirectory() ? "folder" : dirent.isFile() ? "file" : "other");
+    }
+  } finally {
+    dir.closeSync();
+  }
 }
 
 /** An entry that exists but could not be stat'ed: a dangling link, a link loop, no permission. */
@@ -141,8 +155,9 @@ const UNREADABLE = { kind: "unreadable" } as const;
  * null when the entry is gone since the folder was read. `folder` must come from `locate` or from
  * this function, so its path holds no link unless links may be followed.
  */
-export function locateEntry(folder: Found, entry: FolderName, policy: Policy): Found | { kind: "other"; stats: Stats } | typeof UNREADABLE | typeof LEADS_OUT | null {
-  let fsPath = joinBytes(folder.fsPath, [entry.name]);
+export function locateEntry(folder: Found, entry: FolderName & { fsPath?: Buffer }, policy: Policy): Found | { kind: "other"; stats: Stats } | typeof UNREADABLE | typeof LEADS_OUT | null {
+  // `fsPath`: the entry's path in `folder`, when the caller kept it from an earlier call.
+  let fsPath = entry.fsPath ?? joinBytes(folder.fsPath, [entry.name]);
   if (entry.symlink && !policy.followSymlinks) {
     const real = tryFs(() => realpathSync.native(fsPath, { encoding: "buffer" }));
     if (real === undefined) return UNREADABLE;

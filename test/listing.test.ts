@@ -40,10 +40,10 @@ interface ListedEntry {
   classes: string[];
 }
 
-/** Every row (`<tr>` or `<li>`) of the page that holds a link, in page order. */
+/** Every row (`<tr>` or `<li>`) of the page that holds a link, in page order; the column headings (`<thead>`, whose links sort) are not entries. */
 function listedEntries(html: string): ListedEntry[] {
   const entries: ListedEntry[] = [];
-  for (const row of html.matchAll(/<(tr|li)\b[^>]*>[\s\S]*?<\/\1>/gi)) {
+  for (const row of html.replace(/<thead\b[\s\S]*?<\/thead>/gi, "").matchAll(/<(tr|li)\b[^>]*>[\s\S]*?<\/\1>/gi)) {
     const rowHtml = row[0];
     const link = /<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([\s\S]*?)<\/a>/i.exec(rowHtml);
     if (!link) continue;
