@@ -13,12 +13,11 @@
  *   come from a table of each entry's size and date, kept with the folder's version: filled once
  *   (a stat per entry, when first needed), updated by every row a request stats, and, when a page
  *   shows only part of the folder, refreshed in the background (asynchronously, off the request)
- *   once it is older than `TABLE_REFRESH_MS`. A page that shows the whole folder stats every entry
+ *   once it is older than `TABLE_REFRESH_MS`, a slice at a time. A page that shows the whole folder stats every entry
  *   anyway, so its footer is exact; a page of a huge folder is exact for its own rows and at most a
  *   few seconds behind for the rest, instead of 100,000 stats per request.
  */
-import { statSync, type Stats } from "node:fs";
-import { stat } from "node:fs/promises";
+import { lstatSync, statSync, type Stats } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import {
   DEFAULT_PAGE_SIZE,
@@ -35,7 +34,7 @@ import {
   type ListingQuery,
   type ShownName,
 } from "./listing.js";
-import { eachFolderName, joinBytes, locate, locateEntry, tryFs, type Found } from "./locate.js";
+import { eachFolderName, joinBytes, locate, locateEntry, SEPARATOR, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
 import { htmlPage, PAGE_CSP, type Reply } from "./reply.js";
 import { shareQrSvg, shareUrl } from "./share.js";
@@ -66,7 +65,9 @@ const KIND = 7;
 const SYMLINK = 8;
 
 /** How old the table of sizes and dates may grow before a partial page refreshes it in the background. */
-const TABLE_REFRESH_MS = 5000;
+const TABLE_REFRESH_MS = 10_000;
+/** Entries stat'ed per turn of the event loop by that refresh: about a millisecond's work. */
+const TABLE_SLICE = 500;
 /** Entries whose rendered rows are kept per folder; past it the memo starts over. */
 const MAX_ROW_MEMOS = 5000;
 /** Filters (`q`) and orders kept per folder version. */
@@ -107,21 +108,18 @@ export class FolderVersion {
 
   constructor(
     readonly stats: Stats,
-    entries: ReadonlyArray<{ name: Buffer; kind: number }>,
+    read: NameStore,
   ) {
-    const order = naturalNameOrder(entries.map((entry) => entry.name));
-    this.count = entries.length;
+    const order = naturalNameOrder(read.names, read.starts, read.count);
+    this.count = read.count;
     this.starts = new Uint32Array(this.count + 1);
     this.kinds = new Uint8Array(this.count);
-    let bytes = 0;
-    for (const entry of entries) bytes += entry.name.length;
-    this.names = Buffer.allocUnsafe(bytes);
+    this.names = Buffer.allocUnsafe(read.used);
     let at = 0;
     order.forEach((from, i) => {
-      const entry = entries[from]!;
       this.starts[i] = at;
-      at += entry.name.copy(this.names, at);
-      this.kinds[i] = entry.kind;
+      at += read.names.copy(this.names, at, read.starts[from], read.starts[from + 1]);
+      this.kinds[i] = read.kinds[from]!;
     });
     this.starts[this.count] = at;
     this.sizes = new Float64Array(this.count).fill(NaN);
@@ -181,13 +179,14 @@ export class FolderVersion {
     return order;
   }
 
-  /** The footer's figures for `matching`, from the table. */
-  totals(matching: Uint32Array): { folders: number; files: number; bytes: number } {
+  /** The footer's figures for `matching`, from the table; `bytes` is null while some file's size is not known yet. */
+  totals(matching: Uint32Array): { folders: number; files: number; bytes: number | null } {
     let folders = 0;
-    let bytes = 0;
+    let bytes: number | null = 0;
     for (const i of matching) {
       if (this.isFolder(i)) folders++;
-      else if (this.sizes[i]! > 0) bytes += this.sizes[i]!;
+      else if (Number.isNaN(this.sizes[i])) bytes = null;
+      else if (bytes !== null && this.sizes[i]! > 0) bytes += this.sizes[i]!;
     }
     return { folders, files: matching.length - folders, bytes };
   }
@@ -234,46 +233,50 @@ export class FolderVersion {
   }
 
   /**
-   * Makes sure the table knows every entry in `matching`: the first time, a stat of each (once per
-   * version); afterwards, when older than TABLE_REFRESH_MS, a refresh in the background.
+   * Makes sure the table knows every entry in `matching`: with `wait` (an order by size or date
+   * needs it now), a stat of each entry it lacks, once per version; otherwise, and once the table is
+   * older than TABLE_REFRESH_MS, a fill in the background, and the footer says it is counting.
    */
-  fillTable(folder: Found, matching: Uint32Array, policy: Policy): void {
+  fillTable(folder: Found, matching: Uint32Array, policy: Policy, wait: boolean): void {
     let missing = false;
     for (const i of matching) {
       if (!Number.isNaN(this.sizes[i])) continue;
       missing = true;
+      if (!wait) break;
       const entry = tryFs(() => locateEntry(folder, { name: this.name(i), symlink: (this.kinds[i]! & SYMLINK) !== 0 }, policy));
       const stats = entry && "stats" in entry ? entry.stats : undefined;
       this.learn(i, stats?.isFile() ? stats.size : -1, stats ? stats.mtimeMs : -1);
     }
-    if (missing && matching.length === this.count) this.tableTakenAt = Date.now();
+    if (missing && !wait) void this.refreshTable(folder);
+    else if (missing && matching.length === this.count) this.tableTakenAt = Date.now();
     else if (!missing && Date.now() - this.tableTakenAt > TABLE_REFRESH_MS) void this.refreshTable(folder);
   }
 
   /**
-   * Stats every entry again, asynchronously (libuv's threads, a few at a time), so the footer of a
-   * huge folder follows its files without a request paying for 100,000 stats. Symlinks are
-   * followed: the ones that lead out were left out of the version, and rows are judged again.
+   * Stats every entry again in the background, a slice per turn of the event loop (about a
+   * millisecond each, so requests in between wait no longer than that), so the footer of a huge
+   * folder follows its files without a request paying for 100,000 stats. Symlinks are followed:
+   * the ones that lead out were left out of the version, and rows are judged again when shown.
    */
-  private async refreshTable(folder: Found): Promise<void> {
+  private refreshTable(folder: Found): void {
     if (this.refreshing) return;
     this.refreshing = true;
-    this.tableTakenAt = Date.now();
-    try {
-      const AT_ONCE = 64;
-      for (let start = 0; start < this.count; start += AT_ONCE) {
-        const batch = Array.from({ length: Math.min(AT_ONCE, this.count - start) }, (_, k) => start + k);
-        await Promise.all(
-          batch.map(async (i) => {
-            const stats = await stat(joinBytes(folder.fsPath, [this.name(i)])).catch(() => undefined);
-            this.learn(i, stats?.isFile() ? stats.size : -1, stats ? stats.mtimeMs : -1);
-          }),
-        );
+    const path = Buffer.allocUnsafe(folder.fsPath.length + SEPARATOR.length + 4096);
+    const base = folder.fsPath.copy(path) + SEPARATOR.copy(path, folder.fsPath.length);
+    let next = 0;
+    const slice = () => {
+      const stop = Math.min(this.count, next + TABLE_SLICE);
+      for (; next < stop; next++) {
+        const length = base + this.names.copy(path, base, this.starts[next], this.starts[next + 1]);
+        const follow = (this.kinds[next]! & SYMLINK) !== 0;
+        const stats = tryFs(() => (follow ? statSync : lstatSync)(path.subarray(0, length), { throwIfNoEntry: false }));
+        this.learn(next, stats?.isFile() ? stats.size : -1, stats ? stats.mtimeMs : -1);
       }
-    } finally {
+      if (next < this.count) return void setImmediate(slice);
       this.refreshing = false;
       this.tableTakenAt = Date.now();
-    }
+    };
+    setImmediate(slice);
   }
 
   /** Entry i's table row, as HTML: made again only when its stats or the carried query changed. */
@@ -308,17 +311,50 @@ function folderVersion(found: Found, policy: Policy): FolderVersion {
   if (cached) return cached;
   const statedAt = Date.now();
   const stats = statSync(found.fsPath); // the stat must come before the read, as for files
-  const entries: Array<{ name: Buffer; kind: number }> = [];
+  const read = new NameStore();
   eachFolderName(found, policy, (name, type) => {
-    if (type !== "symlink") return void entries.push({ name, kind: type === "folder" ? FOLDER : type === "file" ? FILE : OTHER });
-    const target = locateEntry(found, { name, symlink: true }, policy);
+    if (type !== "symlink") return read.push(name, type === "folder" ? FOLDER : type === "file" ? FILE : OTHER);
+    const target = locateEntry(found, { name: Buffer.from(name, "latin1"), symlink: true }, policy);
     if (target === null || target.kind === "outside") return;
     const kind = target.kind === "folder" ? FOLDER : target.kind === "file" ? FILE : target.kind === "other" ? OTHER : UNREADABLE;
-    entries.push({ name, kind: kind | SYMLINK });
+    read.push(name, kind | SYMLINK);
   });
-  const version = new FolderVersion(stats, entries);
+  const version = new FolderVersion(stats, read);
   policy.folders.put(found.fsPath, version, statedAt);
   return version;
+}
+
+/**
+ * Names as readdir gives them, copied into one growing buffer at once, so each entry's own
+ * objects die young: 100,000 names take a few MB, not 100,000 buffers.
+ */
+class NameStore {
+  names = Buffer.allocUnsafe(16 * 1024);
+  used = 0;
+  starts = new Uint32Array(256);
+  kinds = new Uint8Array(256);
+  count = 0;
+
+  /** `name`: the bytes, as a latin1 string. */
+  push(name: string, kind: number): void {
+    if (this.count + 2 > this.starts.length) {
+      const starts = new Uint32Array(this.starts.length * 2);
+      starts.set(this.starts);
+      this.starts = starts;
+      const kinds = new Uint8Array(this.kinds.length * 2);
+      kinds.set(this.kinds);
+      this.kinds = kinds;
+    }
+    if (this.used + name.length > this.names.length) {
+      const names = Buffer.allocUnsafe(Math.max(this.names.length * 2, this.used + name.length));
+      this.names.copy(names, 0, 0, this.used);
+      this.names = names;
+    }
+    this.starts[this.count] = this.used;
+    this.kinds[this.count++] = kind;
+    this.used += this.names.write(name, this.used, "latin1");
+    this.starts[this.count] = this.used;
+  }
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -373,7 +409,7 @@ export function listingReply(req: IncomingMessage, target: Extract<TargetPath, {
       if (memo) memos.push(memo);
     }
   } else {
-    version.fillTable(found, matching, policy);
+    version.fillTable(found, matching, policy, query.sort !== "name");
     const order = version.sorted(query.q, matching, query);
     for (const i of order.subarray(Math.min(offset, order.length), Math.min(offset + limit, order.length))) {
       const memo = version.statEntry(found, i, policy);

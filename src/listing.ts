@@ -123,17 +123,100 @@ export function encodePathSegment(segment: Buffer): string {
 /** Case-insensitive natural order: `file2` before `file10`, `a` beside `A`. Made on first use:
  * loading the collation data takes longer than the rest of start-up's own work. */
 let naturalOrder: Intl.Collator | undefined;
+/** Each printable ASCII character's place in `naturalOrder` (a and A share one), as a char code for sort keys. */
+let asciiRanks: Uint8Array | undefined;
 
 /**
  * The order in which names are listed: natural order of their text, ties (`a`, `A`; names that are
- * not UTF-8 and read the same) by bytes. Returns the indices of `names` in that order.
+ * not UTF-8 and read the same) by bytes. `names[starts[i], starts[i + 1])` is name i. Returns the
+ * indices in that order.
+ *
+ * A collator compares in about half a microsecond, which is 0.9 s for the 1.7 million comparisons
+ * that sort 100,000 names. So when every name is printable ASCII, each gets a key whose plain
+ * string order is the collator's (each character's rank, digit runs by length then digits), the
+ * keys are sorted, and the collator checks each neighbouring pair: a sequence whose every
+ * neighbours are in order is in order. Should a locale order ASCII otherwise (a contraction, as
+ * Danish `aa`), the check fails and the collator sorts, as it does for any other name.
  */
-export function naturalNameOrder(names: readonly Buffer[]): Uint32Array {
-  const texts = names.map((name) => name.toString("utf8"));
+export function naturalNameOrder(names: Buffer, starts: Uint32Array, count: number): Uint32Array {
   const order = (naturalOrder ??= new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }));
-  const indices = Array.from(names, (_, i) => i);
-  indices.sort((a, b) => order.compare(texts[a]!, texts[b]!) || Buffer.compare(names[a]!, names[b]!));
-  return Uint32Array.from(indices);
+  const nameAt = (i: number) => names.subarray(starts[i], starts[i + 1]);
+  const textAt = (i: number) => names.toString("utf8", starts[i], starts[i + 1]);
+  const keys = asciiSortKeys(names, starts, count, order);
+  if (keys !== null) {
+    // Sorted as plain strings, with no comparison function: the engine's fastest sort.
+    keys.sort();
+    const indices = Uint32Array.from(keys, (key) => key.charCodeAt(key.length - 3) * 0x10000 + key.charCodeAt(key.length - 2) * 0x100 + key.charCodeAt(key.length - 1));
+    keys.length = 0;
+    let sorted = true;
+    let previous = count > 0 ? textAt(indices[0]!) : "";
+    for (let k = 1; k < count && sorted; k++) {
+      const text = textAt(indices[k]!);
+      sorted = (order.compare(previous, text) || Buffer.compare(nameAt(indices[k - 1]!), nameAt(indices[k]!))) <= 0;
+      previous = text;
+    }
+    if (sorted) return indices;
+  }
+  const texts = Array.from({ length: count }, (_, i) => textAt(i));
+  return Uint32Array.from(Array.from({ length: count }, (_, i) => i).sort((a, b) => order.compare(texts[a]!, texts[b]!) || Buffer.compare(nameAt(a), nameAt(b))));
+}
+
+/**
+ * Sort keys for names that are all printable ASCII (see `naturalNameOrder`), or null when one is
+ * not. Each key is the name's ranks (a number as the digits' rank, its length without leading
+ * zeros, its digits), then U+0001 and the name's bytes (ties go by bytes, and U+0001 sorts below
+ * every rank, so a shorter name comes first), then U+0000 and the name's index in three chars.
+ * Every char is below U+0100, so each key is a one-byte string.
+ */
+function asciiSortKeys(names: Buffer, starts: Uint32Array, count: number, order: Intl.Collator): string[] | null {
+  if (count >= 0x1000000) return null;
+  const ranks = (asciiRanks ??= rankAscii(order));
+  const DIGIT = ranks[0x30]!;
+  const keys: string[] = new Array(count);
+  const key = Buffer.allocUnsafe(1024);
+  for (let i = 0; i < count; i++) {
+    const end = starts[i + 1]!;
+    let length = 0;
+    for (let at = starts[i]!; at < end; at++) {
+      const byte = names[at]!;
+      if (byte < 0x20 || byte > 0x7e) return null; // control characters are ignorable to a collator; other scripts are its own
+      if (byte < 0x30 || byte > 0x39) {
+        key[length++] = ranks[byte]!;
+        continue;
+      }
+      let first = at;
+      while (first < end && names[first] === 0x30) first++;
+      let last = first;
+      while (last < end && names[last]! >= 0x30 && names[last]! <= 0x39) last++;
+      if (last - first > 0x7f) return null;
+      key[length++] = DIGIT;
+      key[length++] = 0x80 + (last - first);
+      for (let digit = first; digit < last; digit++) key[length++] = names[digit]!;
+      at = Math.max(first, last) - 1;
+    }
+    key[length++] = 1;
+    for (let at = starts[i]!; at < end; at++) key[length++] = names[at]!;
+    key[length++] = 0;
+    key[length++] = i >>> 16;
+    key[length++] = (i >>> 8) & 0xff;
+    key[length++] = i & 0xff;
+    // latin1 makes a flat one-byte string: keys built by `+=` are ropes, which sort slowly.
+    keys[i] = key.toString("latin1", 0, length);
+  }
+  return keys;
+}
+
+/** Ranks 0x20 to 0x7e in the collator's order, from 0x80 up, equal where it finds them equal. */
+function rankAscii(order: Intl.Collator): Uint8Array {
+  const chars = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i));
+  chars.sort((a, b) => order.compare(a, b));
+  const ranks = new Uint8Array(0x7f);
+  let rank = 0x80;
+  chars.forEach((char, i) => {
+    if (i > 0 && order.compare(chars[i - 1]!, char) !== 0) rank++;
+    ranks[char.charCodeAt(0)] = rank;
+  });
+  return ranks;
 }
 
 /** A name as the filter compares it: composed (NFC, so `é` matches either spelling) and lower case. */
@@ -379,7 +462,8 @@ export interface ListingPage {
   /** Over the whole folder, after `q`: how many folders, files (and others), and the files' bytes. */
   folders: number;
   files: number;
-  bytes: number;
+  /** Null while the sizes of a huge folder are still being read. */
+  bytes: number | null;
   /** Entries matching `q`, and this page's window on them. */
   total: number;
   offset: number;
@@ -445,7 +529,7 @@ function renderTools(query: ListingQuery): string {
 function renderFooter(page: ListingPage): string {
   const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? "" : "s"}`;
   const matching = page.query.q === "" ? "" : ` matching “${escapeHtml(page.query.q)}”`;
-  const summary = `<p class="summary">${plural(page.folders, "folder")}, ${plural(page.files, "file")}${matching}, ${humanSize(page.bytes)} in total</p>\n`;
+  const summary = `<p class="summary">${plural(page.folders, "folder")}, ${plural(page.files, "file")}${matching}, ${page.bytes === null ? "total size still being counted" : `${humanSize(page.bytes)} in total`}</p>\n`;
   const { total, offset, limit, query } = page;
   if (offset === 0 && limit >= total) return summary;
   const links: string[] = [];

@@ -6,7 +6,7 @@ import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, o
 import http from "node:http";
 import path from "node:path";
 import type { Policy } from "./policy.js";
-import { DOT, isUploadTemp } from "./target.js";
+import { DOT, isUploadTemp, UPLOAD_TEMP_PREFIX } from "./target.js";
 
 //
 // Metadata calls (lstat, open, fstat, readdir) are made synchronously, as nginx and darkhttpd make
@@ -122,22 +122,25 @@ export interface FolderName {
  */
 export function readFolderNames(folder: Found, policy: Policy): FolderName[] {
   const names: FolderName[] = [];
-  eachFolderName(folder, policy, (name, type) => names.push({ name, symlink: type === "symlink" }));
+  eachFolderName(folder, policy, (name, type) => names.push({ name: Buffer.from(name, "latin1"), symlink: type === "symlink" }));
   return names;
 }
 
+const UPLOAD_TEMP_PREFIX_LATIN1 = UPLOAD_TEMP_PREFIX.toString("latin1");
+
 /**
- * Calls `visit` with each name `readFolderNames` gives and the type readdir saw, reading the
- * folder a batch at a time: a folder of 100,000 names never holds 100,000 directory entries.
+ * Calls `visit` with each name `readFolderNames` gives, as a latin1 string (one char per byte, so
+ * the bytes are exact, whatever they are), and the type readdir saw. The folder is read a batch
+ * at a time and no name becomes a Buffer of its own: a folder of 100,000 names never holds
+ * 100,000 directory entries, nor leaves 100,000 buffers for the collector.
  */
-export function eachFolderName(folder: Found, policy: Policy, visit: (name: Buffer, type: "folder" | "file" | "symlink" | "other") => void): void {
-  // Node's types miss the Buffer encoding that opendir takes (and that keeps names that are not UTF-8 exact).
-  const dir = opendirSync(folder.fsPath, { encoding: "buffer" as BufferEncoding, bufferSize: 256 });
+export function eachFolderName(folder: Found, policy: Policy, visit: (name: string, type: "folder" | "file" | "symlink" | "other") => void): void {
+  const dir = opendirSync(folder.fsPath, { encoding: "latin1", bufferSize: 1024 });
   try {
     for (let dirent = dir.readSync(); dirent !== null; dirent = dir.readSync()) {
-      const name = dirent.name as unknown as Buffer; // Node's types miss the Buffer overload's names
+      const name = dirent.name;
       // An upload in progress is never shown, whatever --dotfiles says (upload.ts).
-      if ((!policy.dotfiles && name[0] === DOT) || isUploadTemp(name)) continue;
+      if ((!policy.dotfiles && name.charCodeAt(0) === DOT) || name.startsWith(UPLOAD_TEMP_PREFIX_LATIN1)) continue;
       visit(name, dirent.isSymbolicLink() ? "symlink" : dirent.isDirectory() ? "folder" : dirent.isFile() ? "file" : "other");
     }
   } finally {
