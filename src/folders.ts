@@ -34,7 +34,7 @@ import {
   type ListingQuery,
   type ShownName,
 } from "./listing.js";
-import { eachFolderName, joinBytes, locate, locateEntry, SEPARATOR, tryFs, type Found } from "./locate.js";
+import { eachFolderName, entryPath, locate, locateEntry, SEPARATOR, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
 import { htmlPage, PAGE_CSP, type Reply } from "./reply.js";
 import { shareQrSvg, shareUrl } from "./share.js";
@@ -70,6 +70,8 @@ const TABLE_REFRESH_MS = 10_000;
 const TABLE_SLICE = 500;
 /** Entries whose rendered rows are kept per folder; past it the memo starts over. */
 const MAX_ROW_MEMOS = 5000;
+/** Bodies kept per folder version, one per URL and representation (`keptBody`). */
+const MAX_KEPT_PAGES = 8;
 /** Filters (`q`) and orders kept per folder version. */
 const MAX_REMEMBERED_VIEWS = 32;
 
@@ -78,6 +80,8 @@ interface RowMemo {
   fsPath: Buffer;
   name: ShownName;
   details: EntryDetails;
+  /** Moves when `details` change: a page made from the same memos at the same revisions is the same page. */
+  revision: number;
   /** The row as HTML, and the query a folder's link carried when it was made. */
   row?: string;
   rowCarry?: string;
@@ -104,6 +108,7 @@ export class FolderVersion {
   private readonly matches = new Map<string, Uint32Array>();
   private readonly orders = new Map<string, { generation: number; order: Uint32Array }>();
   private memos: Array<RowMemo | undefined> = [];
+  private readonly pages = new Map<string, { memos: readonly RowMemo[]; revisions: Uint32Array; body: Buffer }>();
   private memoCount = 0;
 
   constructor(
@@ -200,9 +205,8 @@ export class FolderVersion {
   statEntry(folder: Found, i: number, policy: Policy): RowMemo | null {
     const symlink = (this.kinds[i]! & SYMLINK) !== 0;
     let memo = this.memos[i];
-    const name = this.name(i);
-    const fsPath = memo?.fsPath ?? joinBytes(folder.fsPath, [name]);
-    const entry = locateEntry(folder, { name, symlink, fsPath }, policy);
+    const fsPath = memo?.fsPath ?? entryPath(folder, this.name(i));
+    const entry = locateEntry(folder, { fsPath, symlink }, policy);
     if (entry === null || entry.kind === "outside") return null;
     const stats = entry.kind === "unreadable" ? undefined : entry.stats;
     const kind = entry.kind === "unreadable" ? null : entry.kind;
@@ -213,12 +217,13 @@ export class FolderVersion {
         this.memos = [];
         this.memoCount = 0;
       }
-      memo = { fsPath, name: showName(name), details: { kind, symlink, size, mtimeMs } };
+      memo = { fsPath, name: showName(this.name(i)), revision: 0, details: { kind, symlink, size, mtimeMs } };
       this.memos[i] = memo;
       this.memoCount++;
     } else if (memo.details.kind !== kind || memo.details.size !== size || memo.details.mtimeMs !== mtimeMs) {
       memo.details = { kind, symlink, size, mtimeMs };
       memo.row = memo.tile = memo.json = undefined;
+      memo.revision++;
     }
     this.learn(i, size ?? -1, mtimeMs ?? -1);
     return memo;
@@ -277,6 +282,20 @@ export class FolderVersion {
       this.tableTakenAt = Date.now();
     };
     setImmediate(slice);
+  }
+
+  /**
+   * The body made last time for `key` (the URL, the representation, the footer's figures) from
+   * the same rows: unchanged if every row is the same memo at the same revision. A repeated
+   * listing of an unchanged folder then costs its stats and this comparison.
+   */
+  keptBody(key: string, memos: readonly RowMemo[], make: () => Buffer): Buffer {
+    const kept = this.pages.get(key);
+    if (kept !== undefined && kept.memos.length === memos.length && kept.memos.every((memo, k) => memo === memos[k] && memo.revision === kept.revisions[k])) return kept.body;
+    const body = make();
+    if (this.pages.size >= MAX_KEPT_PAGES) this.pages.clear();
+    this.pages.set(key, { memos, revisions: Uint32Array.from(memos, (memo) => memo.revision), body });
+    return body;
   }
 
   /** Entry i's table row, as HTML: made again only when its stats or the carried query changed. */
@@ -417,30 +436,39 @@ export function listingReply(req: IncomingMessage, target: Extract<TargetPath, {
     }
   }
   const vary = policy.live ? "Sec-Fetch-Dest, Accept" : "Accept";
-  if (json) return jsonReply(memos.map((memo) => version.json(memo)), vary);
-  const carry = carriedQuery(query);
-  const rows = query.view === "grid" ? memos.map((memo) => version.tile(memo, carry)) : memos.map((memo) => version.row(memo, carry));
+  const totals = version.totals(matching);
+  const figures = `${totals.folders} ${totals.files} ${totals.bytes}`;
+  if (json) return jsonReply(version.keptBody(`json ${req.url} ${figures}`, memos, () => jsonBody(memos.map((memo) => version.json(memo)))), vary);
   const url = shareUrl(req, target.segments, policy);
-  const html = renderListing({
-    crumbs: target.segments.map(showName),
-    query,
-    rows,
-    ...version.totals(matching),
-    total: matching.length,
-    offset,
-    limit: Math.min(limit, Number.MAX_SAFE_INTEGER),
-    share: { url, svg: shareQrSvg(url, policy) },
-    upload: policy.upload !== null,
+  const html = version.keptBody(`html ${req.url} ${url} ${figures}`, memos, () => {
+    const carry = carriedQuery(query);
+    const rows = query.view === "grid" ? memos.map((memo) => version.tile(memo, carry)) : memos.map((memo) => version.row(memo, carry));
+    return Buffer.from(
+      renderListing({
+        crumbs: target.segments.map(showName),
+        query,
+        rows,
+        ...totals,
+        total: matching.length,
+        offset,
+        limit: Math.min(limit, Number.MAX_SAFE_INTEGER),
+        share: { url, svg: shareQrSvg(url, policy) },
+        upload: policy.upload !== null,
+      }),
+    );
   });
-  // The grid shows the folder's own images and videos: this page may load them, from this origin only.
   const headers: Record<string, string> = { Vary: vary };
+  // The grid shows the folder's own images and videos: this page may load them, from this origin only.
   if (query.view === "grid") headers["Content-Security-Policy"] = `${PAGE_CSP}; img-src 'self'; media-src 'self'`;
   return htmlPage(200, html, headers);
 }
 
 /** The JSON listing: an array, one entry per line, as nginx writes it. */
-function jsonReply(entries: readonly string[], vary: string): Reply {
-  const data = Buffer.from(entries.length === 0 ? "[]\n" : `[\n${entries.join(",\n")}\n]\n`);
+function jsonBody(entries: readonly string[]): Buffer {
+  return Buffer.from(entries.length === 0 ? "[]\n" : `[\n${entries.join(",\n")}\n]\n`);
+}
+
+function jsonReply(data: Buffer, vary: string): Reply {
   return {
     status: 200,
     headers: { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(data.length), "Cache-Control": "no-cache", Vary: vary },

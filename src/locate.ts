@@ -148,6 +148,17 @@ export function eachFolderName(folder: Found, policy: Policy, visit: (name: stri
   }
 }
 
+/** A name in a folder given by its path in that folder (`entryPath`), which a caller may keep between calls. */
+export interface EntryPath {
+  fsPath: Buffer;
+  symlink: boolean;
+}
+
+/** The path of the entry `name` in a folder `locate` or `locateEntry` found: the join `locateEntry` would make. */
+export function entryPath(folder: Found, name: Buffer): Buffer {
+  return joinBytes(folder.fsPath, [name]);
+}
+
 /** An entry that exists but could not be stat'ed: a dangling link, a link loop, no permission. */
 const UNREADABLE = { kind: "unreadable" } as const;
 
@@ -158,9 +169,8 @@ const UNREADABLE = { kind: "unreadable" } as const;
  * null when the entry is gone since the folder was read. `folder` must come from `locate` or from
  * this function, so its path holds no link unless links may be followed.
  */
-export function locateEntry(folder: Found, entry: FolderName & { fsPath?: Buffer }, policy: Policy): Found | { kind: "other"; stats: Stats } | typeof UNREADABLE | typeof LEADS_OUT | null {
-  // `fsPath`: the entry's path in `folder`, when the caller kept it from an earlier call.
-  let fsPath = entry.fsPath ?? joinBytes(folder.fsPath, [entry.name]);
+export function locateEntry(folder: Found, entry: FolderName | EntryPath, policy: Policy): Found | { kind: "other"; stats: Stats } | typeof UNREADABLE | typeof LEADS_OUT | null {
+  let fsPath = "fsPath" in entry ? entry.fsPath : joinBytes(folder.fsPath, [entry.name]);
   if (entry.symlink && !policy.followSymlinks) {
     const real = tryFs(() => realpathSync.native(fsPath, { encoding: "buffer" }));
     if (real === undefined) return UNREADABLE;

@@ -60,8 +60,8 @@ export function isGeneratedPage(reply: Reply): boolean {
   return reply.headers["Content-Security-Policy"]?.startsWith(PAGE_CSP) ?? false;
 }
 
-export function htmlPage(status: number, html: string, headers: Record<string, string> = {}): Reply {
-  const data = Buffer.from(html);
+export function htmlPage(status: number, html: string | Buffer, headers: Record<string, string> = {}): Reply {
+  const data = typeof html === "string" ? Buffer.from(html) : html;
   return {
     status,
     headers: {
