@@ -107,6 +107,8 @@ export class FolderVersion {
   private lowered: string[] | undefined;
   private readonly matches = new Map<string, Uint32Array>();
   private readonly orders = new Map<string, { generation: number; order: Uint32Array }>();
+  /** Whether the cache kept this version, so later requests will see what is learnt of it. */
+  kept = false;
   private memos: Array<RowMemo | undefined> = [];
   private readonly pages = new Map<string, { memos: readonly RowMemo[]; revisions: Uint32Array; body: Buffer }>();
   private memoCount = 0;
@@ -243,6 +245,8 @@ export class FolderVersion {
    * older than TABLE_REFRESH_MS, a fill in the background, and the footer says it is counting.
    */
   fillTable(folder: Found, matching: Uint32Array, policy: Policy, wait: boolean): void {
+    // A version that will not be kept learns nothing for later: it counts now or never.
+    if (!this.kept) wait = true;
     let missing = false;
     for (const i of matching) {
       if (!Number.isNaN(this.sizes[i])) continue;
@@ -264,7 +268,7 @@ export class FolderVersion {
    * the ones that lead out were left out of the version, and rows are judged again when shown.
    */
   private refreshTable(folder: Found): void {
-    if (this.refreshing) return;
+    if (this.refreshing || !this.kept) return;
     this.refreshing = true;
     const path = Buffer.allocUnsafe(folder.fsPath.length + SEPARATOR.length + 4096);
     const base = folder.fsPath.copy(path) + SEPARATOR.copy(path, folder.fsPath.length);
@@ -340,6 +344,8 @@ function folderVersion(found: Found, policy: Policy): FolderVersion {
   });
   const version = new FolderVersion(stats, read);
   policy.folders.put(found.fsPath, version, statedAt);
+  // A version too new to keep (changed within the last second) is read again next time: counting its sizes in the background would be wasted.
+  version.kept = policy.folders.get(found.fsPath, stats) === version;
   return version;
 }
 
@@ -418,13 +424,10 @@ export function listingReply(req: IncomingMessage, target: Extract<TargetPath, {
   const memos: RowMemo[] = [];
   if (offset === 0 && limit >= matching.length) {
     // The whole folder is shown: each entry is stat'ed for its row, so the order and the footer are exact.
-    const shown = new Map<number, RowMemo>();
-    for (const i of matching) {
-      const memo = version.statEntry(found, i, policy);
-      if (memo) shown.set(i, memo);
-    }
+    const shown: Array<RowMemo | null> = [];
+    for (const i of matching) shown[i] = version.statEntry(found, i, policy);
     for (const i of version.sorted(query.q, matching, query)) {
-      const memo = shown.get(i);
+      const memo = shown[i];
       if (memo) memos.push(memo);
     }
   } else {

@@ -159,6 +159,9 @@ export function entryPath(folder: Found, name: Buffer): Buffer {
   return joinBytes(folder.fsPath, [name]);
 }
 
+/** Stat options for an entry that may be gone: made once, as a listing makes a thousand stats a request. */
+const NO_THROW = { throwIfNoEntry: false } as const;
+
 /** An entry that exists but could not be stat'ed: a dangling link, a link loop, no permission. */
 const UNREADABLE = { kind: "unreadable" } as const;
 
@@ -180,7 +183,7 @@ export function locateEntry(folder: Found, entry: FolderName | EntryPath, policy
   let stats: Stats | undefined;
   try {
     // Without links, lstat: an entry swapped for a link since readdir must not be followed.
-    stats = entry.symlink || policy.followSymlinks ? statSync(fsPath, { throwIfNoEntry: false }) : lstatSync(fsPath, { throwIfNoEntry: false });
+    stats = entry.symlink || policy.followSymlinks ? statSync(fsPath, NO_THROW) : lstatSync(fsPath, NO_THROW);
   } catch {
     return UNREADABLE;
   }
