@@ -378,7 +378,7 @@ a { color: var(--link); text-decoration: none; display: inline-block; min-height
 a:hover { text-decoration: underline; }
 a:focus-visible, input:focus-visible, button:focus-visible, summary:focus-visible { outline: 2px solid var(--link); outline-offset: 2px; border-radius: 2px; }
 tr.folder a { font-weight: 600; }
-td.name svg, ul.grid svg { width: 1.1em; height: 1.1em; vertical-align: -.2em; margin-right: .4em; fill: none; stroke: currentColor; stroke-width: 1.3; stroke-linejoin: round; stroke-linecap: round; color: var(--other); }
+:where(td.name, ul.grid) svg { width: 1.1em; height: 1.1em; vertical-align: -.2em; margin-right: .4em; fill: none; stroke: currentColor; stroke-width: 1.3; stroke-linejoin: round; stroke-linecap: round; color: var(--other); }
 .folder svg { color: var(--folder); fill: currentColor; fill-opacity: .25; } .image svg { color: var(--image); } .video svg { color: var(--video); }
 .audio svg { color: var(--audio); } .archive svg { color: var(--archive); } .text svg { color: var(--text); } .code svg { color: var(--code); }
 .sprite { position: absolute; width: 0; height: 0; overflow: hidden; }
