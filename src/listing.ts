@@ -301,8 +301,8 @@ function icon(type: EntryType): string {
 
 /**
  * One table row. Folders get a trailing `/` in both the text and the link, and their link carries
- * `carry` (the order and view, already escaped). Rows are kept lean (nginx's are a third of the
- * size): a 1,000-row page is mostly rows, and every byte of them is sent on every request.
+ * `carry` (the order and view, already escaped). The size is also given exactly (`<data value>`),
+ * for scripts that read the page.
  */
 export function renderRow(name: ShownName, details: EntryDetails, carry: string): string {
   const isFolder = details.kind === "folder";
@@ -310,14 +310,14 @@ export function renderRow(name: ShownName, details: EntryDetails, carry: string)
   const type = entryType(name.text, details.kind);
   const classes = (isFolder ? "folder" : `file ${type}`) + (details.symlink ? " symlink" : "");
   const mark = details.symlink ? ' <span class="mark" title="symbolic link">↪</span>' : "";
-  const size = details.size === null ? "" : humanSize(details.size);
+  const size = details.size === null ? "" : `<data value="${details.size}">${humanSize(details.size)}</data>`;
   let modified = "";
   if (details.mtimeMs !== null) {
     const iso = new Date(details.mtimeMs).toISOString();
     modified = `<time>${iso.slice(0, 10)} ${iso.slice(11, 16)}</time>`;
   }
   const href = escapeHtml(name.href) + slash + (isFolder ? carry : "");
-  return `<tr class="${classes}"><td class="name">${icon(type)}<a href="./${href}">${name.html}${slash}</a>${mark}</td><td>${size}</td><td>${modified}</td></tr>\n`;
+  return `<tr class="${classes}"><td class="name">${icon(type)}<a href="./${href}">${name.html}${slash}</a>${mark}</td><td class="size">${size}</td><td class="modified">${modified}</td></tr>\n`;
 }
 
 /**
@@ -371,12 +371,12 @@ th { font-size: .85rem; color: var(--muted); font-weight: 500; }
 th a { color: inherit; }
 th[aria-sort] a { color: var(--link); font-weight: 600; }
 td.name { overflow-wrap: anywhere; }
-th.size, td:nth-child(2) { width: 6.5rem; text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-th.modified, td:nth-child(3) { width: 10.5rem; white-space: nowrap; color: var(--muted); font-variant-numeric: tabular-nums; }
+th.size, td.size { width: 6.5rem; text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+th.modified, td.modified { width: 10.5rem; white-space: nowrap; color: var(--muted); font-variant-numeric: tabular-nums; }
 tr:hover td { background: var(--hover); }
 a { color: var(--link); text-decoration: none; display: inline-block; min-height: 1.5rem; }
 a:hover { text-decoration: underline; }
-a:focus-visible, input:focus-visible, button:focus-visible, summary:focus-visible { outline: 2px solid var(--link); outline-offset: 2px; border-radius: 2px; }
+a:focus, input:focus, button:focus, summary:focus { outline: 2px solid var(--link); outline-offset: 2px; border-radius: 2px; }
 tr.folder a { font-weight: 600; }
 :where(td.name, ul.grid) svg { width: 1.1em; height: 1.1em; vertical-align: -.2em; margin-right: .4em; fill: none; stroke: currentColor; stroke-width: 1.3; stroke-linejoin: round; stroke-linecap: round; color: var(--other); }
 .folder svg { color: var(--folder); fill: currentColor; fill-opacity: .25; } .image svg { color: var(--image); } .video svg { color: var(--video); }
@@ -417,7 +417,7 @@ form.upload .hint { color: var(--muted); font-size: .85rem; }
 .uploads progress { flex: 1 1 8rem; max-width: 100%; }
 .uploads .status { color: var(--muted); font-size: .85rem; }
 .uploads .failed .status { color: #c00; }
-@media (max-width: 36rem) { th.modified, td:nth-child(3) { display: none; } th.size, td:nth-child(2) { width: 5.5rem; } body { padding: .75rem; } ul.grid { grid-template-columns: repeat(auto-fill, minmax(7rem, 1fr)); gap: .5rem; } }
+@media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } ul.grid { grid-template-columns: repeat(auto-fill, minmax(7rem, 1fr)); gap: .5rem; } }
 `;
 
 /** The type cues, drawn once per page and used by every row (`<use href="#i-…">`): 16 px line icons. */
@@ -477,12 +477,13 @@ export interface ListingPage {
 
 /**
  * The heading: "Directory listing for /a/b/", each segment a link to its folder (relative, so it
- * works wherever the server is mounted), carrying the order and view.
+ * works wherever the server is mounted), carrying the order and view. Links to this very folder
+ * are `.` (as good as `./`): `./name` is how the page links its entries, and only its entries.
  */
 function renderHeading(crumbs: readonly ShownName[], carry: string): string {
-  let html = `<a href="${"../".repeat(crumbs.length) || "./"}${carry}">/</a>`;
+  let html = `<a href="${"../".repeat(crumbs.length) || "."}${carry}">/</a>`;
   crumbs.forEach((crumb, i) => {
-    const up = "../".repeat(crumbs.length - 1 - i) || "./";
+    const up = "../".repeat(crumbs.length - 1 - i) || ".";
     const current = i === crumbs.length - 1 ? ' aria-current="page"' : "";
     html += `<a href="${up}${carry}"${current}>${crumb.html}</a>/`;
   });
@@ -502,7 +503,7 @@ function titleText(crumbs: readonly ShownName[]): string {
 function renderSortHeading(query: ListingQuery, key: SortKey, label: string): string {
   const current = query.sort === key;
   const next: SortOrder = current ? (query.order === "asc" ? "desc" : "asc") : key === "name" ? "asc" : "desc";
-  const href = escapeHtml(linkQuery(query, { sort: key, order: next, offset: 0, format: null }) || "./");
+  const href = escapeHtml(linkQuery(query, { sort: key, order: next, offset: 0, format: null }) || ".");
   const arrow = current ? ` <span aria-hidden="true">${query.order === "asc" ? "▲" : "▼"}</span>` : "";
   const sorted = current ? ` aria-sort="${query.order === "asc" ? "ascending" : "descending"}"` : "";
   return `<th class="${key === "mtime" ? "modified" : key}"${sorted}><a href="${href}">${label}${arrow}</a></th>`;
@@ -519,7 +520,7 @@ function renderTools(query: ListingQuery): string {
   if (query.view !== "list") hidden.push(`<input type="hidden" name="view" value="${query.view}">`);
   if (query.limit !== null) hidden.push(`<input type="hidden" name="limit" value="${query.limit}">`);
   const other = query.view === "grid" ? { view: "list" as const, label: "Table view" } : { view: "grid" as const, label: "Grid view" };
-  const viewHref = escapeHtml(linkQuery(query, { view: other.view, offset: 0, format: null }) || "./");
+  const viewHref = escapeHtml(linkQuery(query, { view: other.view, offset: 0, format: null }) || ".");
   return `<div class="tools">
 <form class="filter" method="get" role="search"><input type="search" name="q" value="${escapeHtml(query.q)}" placeholder="Filter names" aria-label="Filter names">${hidden.join("")}<button type="submit">Filter</button></form>
 <a class="view" href="${viewHref}">${other.label}</a>
@@ -535,7 +536,7 @@ function renderFooter(page: ListingPage): string {
   const { total, offset, limit, query } = page;
   if (offset === 0 && limit >= total) return summary;
   const links: string[] = [];
-  if (offset > 0) links.push(`<a rel="prev" href="${escapeHtml(linkQuery(query, { offset: Math.max(0, Math.min(offset, total) - limit), format: null }) || "./")}">← Previous</a>`);
+  if (offset > 0) links.push(`<a rel="prev" href="${escapeHtml(linkQuery(query, { offset: Math.max(0, Math.min(offset, total) - limit), format: null }) || ".")}">← Previous</a>`);
   const first = Math.min(offset + 1, total);
   const last = Math.min(offset + limit, total);
   links.push(`<span>${first > last ? "none" : `${count(first)}–${count(last)}`} of ${count(total)}</span>`);
@@ -558,7 +559,7 @@ export function renderListing(page: ListingPage): string {
     const parent = crumbs.length === 0 ? "" : `<li class="tile folder parent"><a href="../${carry}"><span class="thumb">${icon("folder")}</span><span class="label">../</span></a></li>\n`;
     body = `<ul class="grid">\n${parent}${page.rows.join("")}</ul>\n`;
   } else {
-    const parent = crumbs.length === 0 ? "" : `<tr class="folder parent"><td class="name">${icon("folder")}<a href="../${carry}">../</a></td><td></td><td></td></tr>\n`;
+    const parent = crumbs.length === 0 ? "" : `<tr class="folder parent"><td class="name">${icon("folder")}<a href="../${carry}">../</a></td><td class="size"></td><td class="modified"></td></tr>\n`;
     body = `<table>
 <thead><tr>${renderSortHeading(query, "name", "Name")}${renderSortHeading(query, "size", "Size")}${renderSortHeading(query, "mtime", "Modified (UTC)")}</tr></thead>
 <tbody>
