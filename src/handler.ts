@@ -116,7 +116,9 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
 function finishedPage(req: ServedRequest, reply: Reply, policy: Policy): Reply {
   if (!isGeneratedPage(reply)) return reply;
   const page = policy.live && !refusesAccess(reply) ? policy.live.decoratePage(req, reply) : reply;
-  return policy.pageCsp === PAGE_CSP ? page : withHeaders(page, { "Content-Security-Policy": policy.pageCsp });
+  if (policy.pageCsp === PAGE_CSP) return page;
+  // The policy's CSP in place of PAGE_CSP, keeping what the page added after it (a grid's img-src).
+  return withHeaders(page, { "Content-Security-Policy": policy.pageCsp + page.headers["Content-Security-Policy"]!.slice(PAGE_CSP.length) });
 }
 
 /**

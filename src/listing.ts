@@ -1,8 +1,13 @@
 /**
- * The HTML folder listing: pure presentation, no file-system access. Every name is escaped with
- * `he` and every link is percent-encoded from the name's bytes, so any name (spaces, `%`, `#`,
- * `?`, `&<>"'`, unicode, bytes that are not UTF-8) both displays and round-trips.
- * The page needs no script and no external resource; it fits a phone and follows dark mode.
+ * The folder listing: pure presentation, no file-system access. The query that shapes a listing
+ * (`?sort=`, `&order=`, `&q=`, `&view=`, `&limit=`, `&offset=`, `&format=json`), the HTML page
+ * (breadcrumbs, sortable columns, a filter box, a type cue per row, a footer with counts, pages,
+ * a grid of thumbnails) and nginx's `autoindex_format json` entries.
+ *
+ * Every name is escaped with `he` and every link is percent-encoded from the name's bytes, so any
+ * name (spaces, `%`, `#`, `?`, `&<>"'`, unicode, bytes that are not UTF-8) both displays and
+ * round-trips. The page needs no script and no external resource; it fits a phone, follows dark
+ * mode and works from the keyboard.
  */
 import { isUtf8 } from "node:buffer";
 import { createRequire } from "node:module";
@@ -15,25 +20,91 @@ export function escapeHtml(text: string): string {
   return he.escape(text);
 }
 
-/** A name as the listing shows it, prepared once per version of its folder. */
-export interface ListedName {
-  /** The name as the file system gave it: bytes, not necessarily UTF-8. */
-  name: Buffer;
-  /** The name as text, escaped for HTML. */
-  html: string;
-  /** The name percent-encoded for a link, then escaped for HTML. */
-  href: string;
+// -------------------------------------------------------------------------------------------------
+// The query
+// -------------------------------------------------------------------------------------------------
+
+export type SortKey = "name" | "size" | "mtime";
+export type SortOrder = "asc" | "desc";
+
+/** What the query asks of a listing. Unknown or invalid values stand for the defaults: never a 400. */
+export interface ListingQuery {
+  sort: SortKey;
+  order: SortOrder;
+  /** Keep names that contain this, case-insensitively ("" keeps all). */
+  q: string;
+  view: "list" | "grid";
+  /** Rows per page; null: the default (DEFAULT_PAGE_SIZE for HTML, every entry for JSON). */
+  limit: number | null;
+  offset: number;
+  /** `format=json` or `format=html` in the query; null: `Accept` decides. */
+  format: "json" | "html" | null;
 }
 
-/** What a stat said about an entry, for one request. */
-export interface EntryDetails {
-  isFolder: boolean;
-  symlink: boolean;
-  /** Size in bytes for files; null for folders and entries that could not be stat'ed. */
-  size: number | null;
-  /** Null when the entry could not be stat'ed (a dangling link, no permission). */
-  mtimeMs: number | null;
+/** The HTML page's rows when `limit` is not given: a 100,000-entry folder answers with its first 1,000. */
+export const DEFAULT_PAGE_SIZE = 1000;
+
+export const DEFAULT_QUERY: ListingQuery = { sort: "name", order: "asc", q: "", view: "list", limit: null, offset: 0, format: null };
+
+const parsedQueries = new Map<string, ListingQuery>();
+const MAX_REMEMBERED_QUERIES = 1000;
+
+/** The listing query in a raw query string (`?…` or ""), parsed once per distinct string. */
+export function parseListingQuery(rawQuery: string): ListingQuery {
+  if (rawQuery.length <= 1) return DEFAULT_QUERY;
+  let query = parsedQueries.get(rawQuery);
+  if (query === undefined) {
+    const params = new URLSearchParams(rawQuery.slice(1));
+    const sort = params.get("sort");
+    const order = params.get("order");
+    const view = params.get("view");
+    const format = params.get("format");
+    query = {
+      sort: sort === "size" || sort === "mtime" ? sort : "name",
+      order: order === "desc" ? "desc" : "asc",
+      q: params.get("q") ?? "",
+      view: view === "grid" ? "grid" : "list",
+      limit: wholeNumber(params.get("limit")),
+      offset: wholeNumber(params.get("offset")) ?? 0,
+      format: format === "json" || format === "html" ? format : null,
+    };
+    if (parsedQueries.size >= MAX_REMEMBERED_QUERIES) parsedQueries.clear();
+    parsedQueries.set(rawQuery, query);
+  }
+  return query;
 }
+
+/** `"12"` → 12; anything else (negative, fractional, `abc`, beyond 2^53) → null. */
+function wholeNumber(value: string | null): number | null {
+  if (value === null || !/^\d{1,15}$/.test(value)) return null;
+  return Number(value);
+}
+
+/** The query of a link this page makes: `query` with `changes`, keeping only values that are not defaults. */
+export function linkQuery(query: ListingQuery, changes: Partial<ListingQuery> = {}): string {
+  const q = { ...query, ...changes };
+  const parts: string[] = [];
+  if (q.sort !== "name") parts.push(`sort=${q.sort}`);
+  if (q.order !== "asc") parts.push(`order=${q.order}`);
+  if (q.q !== "") parts.push(`q=${encodeURIComponent(q.q)}`);
+  if (q.view !== "list") parts.push(`view=${q.view}`);
+  if (q.limit !== null) parts.push(`limit=${q.limit}`);
+  if (q.offset !== 0) parts.push(`offset=${q.offset}`);
+  return parts.length === 0 ? "" : "?" + parts.join("&");
+}
+
+/**
+ * What a link into another folder (a subfolder, a breadcrumb) carries: the order, the view and
+ * the page size, so a reader who sorted by date keeps seeing dates first; not the filter, which
+ * was about this folder's names, nor the page.
+ */
+export function carriedQuery(query: ListingQuery): string {
+  return escapeHtml(linkQuery(query, { q: "", offset: 0, format: null }));
+}
+
+// -------------------------------------------------------------------------------------------------
+// Names
+// -------------------------------------------------------------------------------------------------
 
 /** Percent-encodes bytes for a URL path segment: everything but RFC 3986's unreserved set. */
 export function encodePathSegment(segment: Buffer): string {
@@ -52,13 +123,105 @@ export function encodePathSegment(segment: Buffer): string {
 /** Case-insensitive natural order: `file2` before `file10`, `a` beside `A`. Made on first use:
  * loading the collation data takes longer than the rest of start-up's own work. */
 let naturalOrder: Intl.Collator | undefined;
+/** Each printable ASCII character's place in `naturalOrder` (a and A share one), as a char code for sort keys. */
+let asciiRanks: Uint8Array | undefined;
 
-/** Prepares a folder's names for listing: escaped, encoded, and in natural order (ties by bytes). */
-export function prepareNames(names: readonly Buffer[]): ListedName[] {
-  const keyed = names.map((name) => ({ name, text: name.toString("utf8") }));
+/**
+ * The order in which names are listed: natural order of their text, ties (`a`, `A`; names that are
+ * not UTF-8 and read the same) by bytes. `names[starts[i], starts[i + 1])` is name i. Returns the
+ * indices in that order.
+ *
+ * A collator compares in about half a microsecond, which is 0.9 s for the 1.7 million comparisons
+ * that sort 100,000 names. So when every name is printable ASCII, each gets a key whose plain
+ * string order is the collator's (each character's rank, digit runs by length then digits), the
+ * keys are sorted, and the collator checks each neighbouring pair: a sequence whose every
+ * neighbours are in order is in order. Should a locale order ASCII otherwise (a contraction, as
+ * Danish `aa`), the check fails and the collator sorts, as it does for any other name.
+ */
+export function naturalNameOrder(names: Buffer, starts: Uint32Array, count: number): Uint32Array {
   const order = (naturalOrder ??= new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }));
-  keyed.sort((a, b) => order.compare(a.text, b.text) || Buffer.compare(a.name, b.name));
-  return keyed.map(({ name, text }) => ({ name, html: escapeHtml(text), href: escapeHtml(encodePathSegment(name)) }));
+  const nameAt = (i: number) => names.subarray(starts[i], starts[i + 1]);
+  const textAt = (i: number) => names.toString("utf8", starts[i], starts[i + 1]);
+  const keys = asciiSortKeys(names, starts, count, order);
+  if (keys !== null) {
+    // Sorted as plain strings, with no comparison function: the engine's fastest sort.
+    keys.sort();
+    const indices = Uint32Array.from(keys, (key) => key.charCodeAt(key.length - 3) * 0x10000 + key.charCodeAt(key.length - 2) * 0x100 + key.charCodeAt(key.length - 1));
+    keys.length = 0;
+    let sorted = true;
+    let previous = count > 0 ? textAt(indices[0]!) : "";
+    for (let k = 1; k < count && sorted; k++) {
+      const text = textAt(indices[k]!);
+      sorted = (order.compare(previous, text) || Buffer.compare(nameAt(indices[k - 1]!), nameAt(indices[k]!))) <= 0;
+      previous = text;
+    }
+    if (sorted) return indices;
+  }
+  const texts = Array.from({ length: count }, (_, i) => textAt(i));
+  return Uint32Array.from(Array.from({ length: count }, (_, i) => i).sort((a, b) => order.compare(texts[a]!, texts[b]!) || Buffer.compare(nameAt(a), nameAt(b))));
+}
+
+/**
+ * Sort keys for names that are all printable ASCII (see `naturalNameOrder`), or null when one is
+ * not. Each key is the name's ranks (a number as the digits' rank, its length without leading
+ * zeros, its digits), then U+0001 and the name's bytes (ties go by bytes, and U+0001 sorts below
+ * every rank, so a shorter name comes first), then U+0000 and the name's index in three chars.
+ * Every char is below U+0100, so each key is a one-byte string.
+ */
+function asciiSortKeys(names: Buffer, starts: Uint32Array, count: number, order: Intl.Collator): string[] | null {
+  if (count >= 0x1000000) return null;
+  const ranks = (asciiRanks ??= rankAscii(order));
+  const DIGIT = ranks[0x30]!;
+  const keys: string[] = new Array(count);
+  const key = Buffer.allocUnsafe(1024);
+  for (let i = 0; i < count; i++) {
+    const end = starts[i + 1]!;
+    let length = 0;
+    for (let at = starts[i]!; at < end; at++) {
+      const byte = names[at]!;
+      if (byte < 0x20 || byte > 0x7e) return null; // control characters are ignorable to a collator; other scripts are its own
+      if (byte < 0x30 || byte > 0x39) {
+        key[length++] = ranks[byte]!;
+        continue;
+      }
+      let first = at;
+      while (first < end && names[first] === 0x30) first++;
+      let last = first;
+      while (last < end && names[last]! >= 0x30 && names[last]! <= 0x39) last++;
+      if (last - first > 0x7f) return null;
+      key[length++] = DIGIT;
+      key[length++] = 0x80 + (last - first);
+      for (let digit = first; digit < last; digit++) key[length++] = names[digit]!;
+      at = Math.max(first, last) - 1;
+    }
+    key[length++] = 1;
+    for (let at = starts[i]!; at < end; at++) key[length++] = names[at]!;
+    key[length++] = 0;
+    key[length++] = i >>> 16;
+    key[length++] = (i >>> 8) & 0xff;
+    key[length++] = i & 0xff;
+    // latin1 makes a flat one-byte string: keys built by `+=` are ropes, which sort slowly.
+    keys[i] = key.toString("latin1", 0, length);
+  }
+  return keys;
+}
+
+/** Ranks 0x20 to 0x7e in the collator's order, from 0x80 up, equal where it finds them equal. */
+function rankAscii(order: Intl.Collator): Uint8Array {
+  const chars = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i));
+  chars.sort((a, b) => order.compare(a, b));
+  const ranks = new Uint8Array(0x7f);
+  let rank = 0x80;
+  chars.forEach((char, i) => {
+    if (i > 0 && order.compare(chars[i - 1]!, char) !== 0) rank++;
+    ranks[char.charCodeAt(0)] = rank;
+  });
+  return ranks;
+}
+
+/** A name as the filter compares it: composed (NFC, so `é` matches either spelling) and lower case. */
+export function filterText(text: string): string {
+  return text.normalize("NFC").toLowerCase();
 }
 
 const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -75,36 +238,150 @@ export function humanSize(bytes: number): string {
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${UNITS[unit]}`;
 }
 
-/** One table row. Folders get a trailing `/` in both the text and the link. */
-export function renderRow(entry: ListedName, details: EntryDetails): string {
-  const slash = details.isFolder ? "/" : "";
-  const classes = (details.isFolder ? "folder" : "file") + (details.symlink ? " symlink" : "");
+/** 100000 → "100,000": the same on every machine, whatever its locale. */
+function count(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+$)/g, ",");
+}
+
+// -------------------------------------------------------------------------------------------------
+// Entries
+// -------------------------------------------------------------------------------------------------
+
+/** What a stat said about an entry, for one request. */
+export interface EntryDetails {
+  /** folder and file as served; other: a FIFO, socket or device (listed, never opened); null: could not be stat'ed. */
+  kind: "folder" | "file" | "other" | null;
+  symlink: boolean;
+  /** Size in bytes for files; null otherwise. */
+  size: number | null;
+  /** Null when the entry could not be stat'ed (a dangling link, no permission). */
+  mtimeMs: number | null;
+}
+
+/** The type cue a row shows. */
+export type EntryType = "folder" | "image" | "video" | "audio" | "archive" | "text" | "code" | "other";
+
+const TYPE_BY_EXTENSION = new Map<string, EntryType>();
+for (const [type, extensions] of Object.entries({
+  image: "png jpg jpeg gif webp avif svg bmp ico tif tiff heic heif jxl apng",
+  video: "mp4 m4v webm mkv mov avi ogv mpg mpeg 3gp",
+  audio: "mp3 m4a aac ogg oga opus flac wav weba mid midi",
+  archive: "zip tar gz tgz bz2 xz zst 7z rar lz lzma br deb rpm dmg iso jar apk",
+  text: "txt md markdown rst log csv tsv pdf doc docx odt rtf epub tex",
+  code: "js mjs cjs ts tsx jsx json html htm css scss sass less xml yaml yml toml ini c h cc cpp hpp rs go py rb java kt swift sh bash zsh php pl lua sql vue svelte wasm",
+}) as Array<[EntryType, string]>) {
+  for (const extension of extensions.split(" ")) TYPE_BY_EXTENSION.set(extension, type);
+}
+
+/** The type cue for a name: folders are folders; files go by their extension. */
+export function entryType(text: string, kind: EntryDetails["kind"]): EntryType {
+  if (kind === "folder") return "folder";
+  const dot = text.lastIndexOf(".");
+  return (dot > 0 && TYPE_BY_EXTENSION.get(text.slice(dot + 1).toLowerCase())) || "other";
+}
+
+/** A name ready for a row: text escaped for HTML, and its link percent-encoded then escaped. */
+export interface ShownName {
+  /** The name as text (U+FFFD for bytes that are not UTF-8). */
+  text: string;
+  html: string;
+  /** Percent-encoded, not escaped: JSON's `href` and the page's links start from it. */
+  href: string;
+}
+
+export function showName(name: Buffer): ShownName {
+  const text = name.toString("utf8");
+  return { text, html: escapeHtml(text), href: encodePathSegment(name) };
+}
+
+/** `<svg><use>` of one of the page's symbols: a few bytes a row, nothing fetched. Its colour comes from the row's type class. */
+function icon(type: EntryType): string {
+  return `<svg aria-hidden="true"><use href="#${type}"/></svg>`;
+}
+
+/**
+ * One table row. Folders get a trailing `/` in both the text and the link, and their link carries
+ * `carry` (the order and view, already escaped). The size is also given exactly (`<data value>`),
+ * for scripts that read the page.
+ */
+export function renderRow(name: ShownName, details: EntryDetails, carry: string): string {
+  const isFolder = details.kind === "folder";
+  const slash = isFolder ? "/" : "";
+  const type = entryType(name.text, details.kind);
+  const classes = (isFolder ? "folder" : `file ${type}`) + (details.symlink ? " symlink" : "");
   const mark = details.symlink ? ' <span class="mark" title="symbolic link">↪</span>' : "";
   const size = details.size === null ? "" : `<data value="${details.size}">${humanSize(details.size)}</data>`;
   let modified = "";
   if (details.mtimeMs !== null) {
     const iso = new Date(details.mtimeMs).toISOString();
-    modified = `<time datetime="${iso}">${iso.slice(0, 10)} ${iso.slice(11, 16)}</time>`;
+    modified = `<time>${iso.slice(0, 10)} ${iso.slice(11, 16)}</time>`;
   }
-  return `<tr class="${classes}"><td class="name"><a href="./${entry.href}${slash}">${entry.html}${slash}</a>${mark}</td><td class="size">${size}</td><td class="modified">${modified}</td></tr>\n`;
+  const href = escapeHtml(name.href) + slash + (isFolder ? carry : "");
+  return `<tr class="${classes}"><td class="name">${icon(type)}<a href="./${href}">${name.html}${slash}</a>${mark}</td><td class="size">${size}</td><td class="modified">${modified}</td></tr>\n`;
 }
 
+/**
+ * One tile of the grid: an image is its own thumbnail (`loading="lazy"`: the browser fetches it
+ * when it scrolls near), a video shows the first frame the browser makes from its metadata, and
+ * anything else its type cue, large.
+ */
+export function renderTile(name: ShownName, details: EntryDetails, carry: string): string {
+  const isFolder = details.kind === "folder";
+  const slash = isFolder ? "/" : "";
+  const href = "./" + escapeHtml(name.href) + slash;
+  const type = entryType(name.text, details.kind);
+  let thumb: string;
+  if (type === "image" && details.kind === "file") thumb = `<img src="${href}" alt="" loading="lazy" decoding="async">`;
+  else if (type === "video" && details.kind === "file") thumb = `<video src="${href}#t=0.5" preload="metadata" muted playsinline></video>`;
+  else thumb = icon(type);
+  return `<li class="tile ${isFolder ? "folder" : `file ${type}`}"><a href="${href}${isFolder ? carry : ""}"><span class="thumb">${thumb}</span><span class="label">${name.html}${slash}</span></a></li>\n`;
+}
+
+/**
+ * One entry of the JSON listing, in nginx's `autoindex_format json` shape (`name`, `type`,
+ * `mtime` as an RFC 1123 date, `size` for files), plus `href`: the name's exact bytes
+ * percent-encoded, relative to the folder, with a `/` after folders. Entries that could not be
+ * stat'ed are `other`, with no date.
+ */
+export function renderJsonEntry(name: ShownName, details: EntryDetails): string {
+  const type = details.kind === "folder" ? "directory" : details.kind === "file" ? "file" : "other";
+  let json = `{"name":${JSON.stringify(name.text)},"type":"${type}"`;
+  if (details.mtimeMs !== null) json += `,"mtime":"${new Date(details.mtimeMs).toUTCString()}"`;
+  if (details.size !== null) json += `,"size":${details.size}`;
+  return json + `,"href":${JSON.stringify(name.href + (details.kind === "folder" ? "/" : ""))}}`;
+}
+
+// -------------------------------------------------------------------------------------------------
+// The page
+// -------------------------------------------------------------------------------------------------
+
 const STYLE = `
-:root { color-scheme: light dark; --muted: #666; --line: #ddd; --link: #0645ad; --hover: #f3f3f3; }
-@media (prefers-color-scheme: dark) { :root { --muted: #aaa; --line: #333; --link: #8ab4f8; --hover: #222; } }
+:root { color-scheme: light dark; --muted: #666; --line: #ddd; --link: #0645ad; --hover: #f3f3f3; --field: #fff;
+  --folder: #c58f00; --image: #2e7d4f; --video: #c0392b; --audio: #8e44ad; --archive: #a0522d; --text: #5f6b7a; --code: #1f6feb; --other: #888; }
+@media (prefers-color-scheme: dark) { :root { --muted: #aaa; --line: #333; --link: #8ab4f8; --hover: #222; --field: #111;
+  --folder: #e8b931; --image: #5cc98a; --video: #ff7b6b; --audio: #c99af0; --archive: #d9a37a; --text: #a9b4c2; --code: #79b0ff; --other: #999; } }
 * { box-sizing: border-box; }
 body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 1rem; max-width: 60rem; }
 h1 { font-size: 1.25rem; font-weight: 600; margin: 0 0 1rem; overflow-wrap: anywhere; }
+h1 a { color: inherit; min-height: 0; }
+h1 a:hover { color: var(--link); }
 table { width: 100%; border-collapse: collapse; table-layout: fixed; }
 th, td { padding: .45rem .5rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { font-size: .85rem; color: var(--muted); font-weight: 500; }
+th a { color: inherit; }
+th[aria-sort] a { color: var(--link); font-weight: 600; }
 td.name { overflow-wrap: anywhere; }
 th.size, td.size { width: 6.5rem; text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 th.modified, td.modified { width: 10.5rem; white-space: nowrap; color: var(--muted); font-variant-numeric: tabular-nums; }
 tr:hover td { background: var(--hover); }
 a { color: var(--link); text-decoration: none; display: inline-block; min-height: 1.5rem; }
 a:hover { text-decoration: underline; }
+a:focus, input:focus, button:focus, summary:focus { outline: 2px solid var(--link); outline-offset: 2px; border-radius: 2px; }
 tr.folder a { font-weight: 600; }
+:where(td.name, ul.grid) svg { width: 1.1em; height: 1.1em; vertical-align: -.2em; margin-right: .4em; fill: none; stroke: currentColor; stroke-width: 1.3; stroke-linejoin: round; stroke-linecap: round; color: var(--other); }
+.folder svg { color: var(--folder); fill: currentColor; fill-opacity: .25; } .image svg { color: var(--image); } .video svg { color: var(--video); }
+.audio svg { color: var(--audio); } .archive svg { color: var(--archive); } .text svg { color: var(--text); } .code svg { color: var(--code); }
+.sprite { position: absolute; width: 0; height: 0; overflow: hidden; }
 .mark { color: var(--muted); }
 .share { float: right; margin: 0 0 .5rem 1rem; font-size: .85rem; color: var(--muted); max-width: 10rem; }
 .share summary { cursor: pointer; }
@@ -112,6 +389,22 @@ tr.folder a { font-weight: 600; }
 .share svg { display: block; }
 .share figcaption { overflow-wrap: anywhere; margin-top: .25rem; }
 p.download { margin: -.5rem 0 1rem; font-size: .9rem; }
+.tools { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: 0 0 .75rem; clear: both; }
+form.filter { display: flex; gap: .25rem; flex: 1 1 14rem; max-width: 24rem; margin: 0; }
+form.filter input[type=search] { flex: 1; min-width: 0; font: inherit; padding: .25rem .5rem; border: 1px solid var(--line); border-radius: .25rem; background: var(--field); color: inherit; }
+form.filter button { font: inherit; padding: .25rem .75rem; }
+.tools .view { font-size: .9rem; }
+.summary, nav.pages { font-size: .9rem; color: var(--muted); margin: .75rem 0 0; }
+nav.pages { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; }
+.empty { color: var(--muted); padding: 1rem .5rem; }
+ul.grid { list-style: none; margin: 0; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: .75rem; }
+ul.grid a { display: flex; flex-direction: column; gap: .25rem; height: 100%; padding: .25rem; border-radius: .35rem; }
+ul.grid a:hover { background: var(--hover); text-decoration: none; }
+ul.grid .thumb { display: flex; align-items: center; justify-content: center; aspect-ratio: 1; background: var(--hover); border-radius: .25rem; overflow: hidden; }
+ul.grid .thumb img, ul.grid .thumb video { width: 100%; height: 100%; object-fit: cover; }
+ul.grid .thumb svg { width: 45%; height: 45%; margin: 0; }
+ul.grid .label { font-size: .85rem; overflow-wrap: anywhere; text-align: center; }
+ul.grid .folder .label { font-weight: 600; }
 form.upload { margin: 0 0 1rem; padding: .75rem; border: 2px dashed var(--line); border-radius: .5rem; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
 form.upload.dragging { border-color: var(--link); background: var(--hover); }
 form.upload input[type=file] { max-width: 100%; }
@@ -124,7 +417,20 @@ form.upload .hint { color: var(--muted); font-size: .85rem; }
 .uploads progress { flex: 1 1 8rem; max-width: 100%; }
 .uploads .status { color: var(--muted); font-size: .85rem; }
 .uploads .failed .status { color: #c00; }
-@media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } }
+@media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } ul.grid { grid-template-columns: repeat(auto-fill, minmax(7rem, 1fr)); gap: .5rem; } }
+`;
+
+/** The type cues, drawn once per page and used by every row (`<use href="#i-…">`): 16 px line icons. */
+const SPRITE = `<svg class="sprite" aria-hidden="true">
+<symbol id="folder" viewBox="0 0 16 16"><path d="M1.5 3.5a1 1 0 0 1 1-1h3.3l1.5 1.5h6.2a1 1 0 0 1 1 1v7.5a1 1 0 0 1-1 1h-11a1 1 0 0 1-1-1z"/></symbol>
+<symbol id="other" viewBox="0 0 16 16"><path d="M3.5 1.5h6l3 3v10h-9z M9.5 1.5v3h3"/></symbol>
+<symbol id="text" viewBox="0 0 16 16"><path d="M3.5 1.5h6l3 3v10h-9z M9.5 1.5v3h3 M5.5 7.5h5 M5.5 9.5h5 M5.5 11.5h3"/></symbol>
+<symbol id="code" viewBox="0 0 16 16"><path d="M3.5 1.5h6l3 3v10h-9z M9.5 1.5v3h3 M7 7.5l-1.5 2 1.5 2 M9 7.5l1.5 2-1.5 2"/></symbol>
+<symbol id="image" viewBox="0 0 16 16"><path d="M1.5 3h13v10h-13z M1.5 11l3.5-3.5 3 3 2-2 4.5 4"/><circle cx="10.5" cy="6" r="1.2"/></symbol>
+<symbol id="video" viewBox="0 0 16 16"><path d="M1.5 3h13v10h-13z M6.5 5.5v5l4-2.5z"/></symbol>
+<symbol id="audio" viewBox="0 0 16 16"><path d="M6 12.5v-9l7-1.5v9 M6 6l7-1.5"/><circle cx="4.5" cy="12.5" r="1.6"/><circle cx="11.5" cy="11" r="1.6"/></symbol>
+<symbol id="archive" viewBox="0 0 16 16"><path d="M2.5 1.5h11v13h-11z M8 1.5v1.5 M7 3h1 M8 4h1 M7 5h1 M8 6h1 M7 7h2v2.5h-2z"/></symbol>
+</svg>
 `;
 
 /**
@@ -148,23 +454,120 @@ const UPLOAD_FORM = `<form class="upload" method="post" enctype="multipart/form-
 <script type="module" src="/__serve-here/upload.js"></script>
 `;
 
+/** A listing page's content, decided by `folders.ts`. */
+export interface ListingPage {
+  /** The folder's path segments below the root, as shown names. */
+  crumbs: readonly ShownName[];
+  query: ListingQuery;
+  /** The rows (or tiles) of this page, rendered with `renderRow` (or `renderTile`). */
+  rows: readonly string[];
+  /** Over the whole folder, after `q`: how many folders, files (and others), and the files' bytes. */
+  folders: number;
+  files: number;
+  /** Null while the sizes of a huge folder are still being read. */
+  bytes: number | null;
+  /** Entries matching `q`, and this page's window on them. */
+  total: number;
+  offset: number;
+  limit: number;
+  /** The page's URL for another device and its QR code as SVG, shown folded in a corner. */
+  share?: { url: string; svg: string };
+  upload: boolean;
+}
+
 /**
- * Renders the listing page for `displayPath` (decoded, e.g. `/photos/2024/`) from rows made by
- * `renderRow`, each with whether it is a folder: folders come first, each group in the given order.
- * `share`: the page's URL for another device and its QR code as SVG, shown folded in a corner.
- * The "Download as zip" link is relative (`?download=zip`), so it names this folder wherever the
- * server is mounted (archive.ts answers it; listings and zips are on and off together).
- * With `upload`, the upload form comes between the title and the table.
+ * The heading: "Directory listing for /a/b/", each segment a link to its folder (relative, so it
+ * works wherever the server is mounted), carrying the order and view. Links to this very folder
+ * are `.` (as good as `./`): `./name` is how the page links its entries, and only its entries.
  */
-export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolder: boolean; html: string }>, isRoot: boolean, share?: { url: string; svg: string }, upload = false): string {
-  const title = `Directory listing for ${escapeHtml(displayPath)}`;
-  const parent = isRoot ? "" : `<tr class="folder parent"><td class="name"><a href="../">../</a></td><td class="size"></td><td class="modified"></td></tr>\n`;
-  let folders = "";
-  let files = "";
-  for (const row of rows) {
-    if (row.isFolder) folders += row.html;
-    else files += row.html;
+function renderHeading(crumbs: readonly ShownName[], carry: string): string {
+  let html = `<a href="${"../".repeat(crumbs.length) || "."}${carry}">/</a>`;
+  crumbs.forEach((crumb, i) => {
+    const up = "../".repeat(crumbs.length - 1 - i) || ".";
+    const current = i === crumbs.length - 1 ? ' aria-current="page"' : "";
+    html += `<a href="${up}${carry}"${current}>${crumb.html}</a>/`;
+  });
+  return `<h1>Directory listing for ${html}</h1>`;
+}
+
+/** The text of the page's `<title>`: the path, plain. */
+function titleText(crumbs: readonly ShownName[]): string {
+  return "Directory listing for " + escapeHtml("/" + crumbs.map((crumb) => crumb.text + "/").join(""));
+}
+
+/**
+ * A column heading that sorts by its key: the current one is marked (▲ ascending, ▼ descending,
+ * and `aria-sort`) and its link turns the order round; another column starts with names A to Z and
+ * sizes and dates largest and newest first. The filter and the view are kept; the page starts over.
+ */
+function renderSortHeading(query: ListingQuery, key: SortKey, label: string): string {
+  const current = query.sort === key;
+  const next: SortOrder = current ? (query.order === "asc" ? "desc" : "asc") : key === "name" ? "asc" : "desc";
+  const href = escapeHtml(linkQuery(query, { sort: key, order: next, offset: 0, format: null }) || ".");
+  const arrow = current ? ` <span aria-hidden="true">${query.order === "asc" ? "▲" : "▼"}</span>` : "";
+  const sorted = current ? ` aria-sort="${query.order === "asc" ? "ascending" : "descending"}"` : "";
+  return `<th class="${key === "mtime" ? "modified" : key}"${sorted}><a href="${href}">${label}${arrow}</a></th>`;
+}
+
+/**
+ * The filter box, a GET form that needs no script: submitting it reloads the page with `q`; the
+ * order, view and page size ride along as hidden fields.
+ */
+function renderTools(query: ListingQuery): string {
+  const hidden: string[] = [];
+  if (query.sort !== "name") hidden.push(`<input type="hidden" name="sort" value="${query.sort}">`);
+  if (query.order !== "asc") hidden.push(`<input type="hidden" name="order" value="${query.order}">`);
+  if (query.view !== "list") hidden.push(`<input type="hidden" name="view" value="${query.view}">`);
+  if (query.limit !== null) hidden.push(`<input type="hidden" name="limit" value="${query.limit}">`);
+  const other = query.view === "grid" ? { view: "list" as const, label: "Table view" } : { view: "grid" as const, label: "Grid view" };
+  const viewHref = escapeHtml(linkQuery(query, { view: other.view, offset: 0, format: null }) || ".");
+  return `<div class="tools">
+<form class="filter" method="get" role="search"><input type="search" name="q" value="${escapeHtml(query.q)}" placeholder="Filter names" aria-label="Filter names">${hidden.join("")}<button type="submit">Filter</button></form>
+<a class="view" href="${viewHref}">${other.label}</a>
+</div>
+`;
+}
+
+/** The footer: what matched over the whole folder, and links to the pages before and after this one. */
+function renderFooter(page: ListingPage): string {
+  const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? "" : "s"}`;
+  const matching = page.query.q === "" ? "" : ` matching “${escapeHtml(page.query.q)}”`;
+  const summary = `<p class="summary">${plural(page.folders, "folder")}, ${plural(page.files, "file")}${matching}, ${page.bytes === null ? "total size still being counted" : `${humanSize(page.bytes)} in total`}</p>\n`;
+  const { total, offset, limit, query } = page;
+  if (offset === 0 && limit >= total) return summary;
+  const links: string[] = [];
+  if (offset > 0) links.push(`<a rel="prev" href="${escapeHtml(linkQuery(query, { offset: Math.max(0, Math.min(offset, total) - limit), format: null }) || ".")}">← Previous</a>`);
+  const first = Math.min(offset + 1, total);
+  const last = Math.min(offset + limit, total);
+  links.push(`<span>${first > last ? "none" : `${count(first)}–${count(last)}`} of ${count(total)}</span>`);
+  if (offset + limit < total) links.push(`<a rel="next" href="${escapeHtml(linkQuery(query, { offset: offset + limit, format: null }))}">Next →</a>`);
+  return summary + `<nav class="pages" aria-label="Pages">${links.join(" ")}</nav>\n`;
+}
+
+/**
+ * The listing page: heading with breadcrumbs, the share box, the zip link, the upload form (with
+ * `upload`), the filter and view switch, then the rows as a table (or tiles, `view=grid`), and
+ * the footer. The zip link is relative (`?download=zip`), so it names this folder wherever the
+ * server is mounted (archive.ts answers it; listings and zips are on and off together).
+ */
+export function renderListing(page: ListingPage): string {
+  const { query, crumbs } = page;
+  const carry = carriedQuery(query);
+  const title = titleText(crumbs);
+  let body: string;
+  if (query.view === "grid") {
+    const parent = crumbs.length === 0 ? "" : `<li class="tile folder parent"><a href="../${carry}"><span class="thumb">${icon("folder")}</span><span class="label">../</span></a></li>\n`;
+    body = `<ul class="grid">\n${parent}${page.rows.join("")}</ul>\n`;
+  } else {
+    const parent = crumbs.length === 0 ? "" : `<tr class="folder parent"><td class="name">${icon("folder")}<a href="../${carry}">../</a></td><td class="size"></td><td class="modified"></td></tr>\n`;
+    body = `<table>
+<thead><tr>${renderSortHeading(query, "name", "Name")}${renderSortHeading(query, "size", "Size")}${renderSortHeading(query, "mtime", "Modified (UTC)")}</tr></thead>
+<tbody>
+${parent}${page.rows.join("")}</tbody>
+</table>
+`;
   }
+  const empty = page.rows.length === 0 ? `<p class="empty">${page.total === 0 ? (query.q === "" ? "This folder is empty." : "No names match.") : "No entries on this page."}</p>\n` : "";
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -175,14 +578,9 @@ export function renderListing(displayPath: string, rows: ReadonlyArray<{ isFolde
 <style>${STYLE}</style>
 </head>
 <body>
-${share ? renderShareBox(share) : ""}<h1>${title}</h1>
+${SPRITE}${page.share ? renderShareBox(page.share) : ""}${renderHeading(crumbs, carry)}
 <p class="download"><a href="?download=zip">Download as zip</a></p>
-${upload ? UPLOAD_FORM : ""}<table>
-<thead><tr><th class="name">Name</th><th class="size">Size</th><th class="modified">Modified (UTC)</th></tr></thead>
-<tbody>
-${parent}${folders}${files}</tbody>
-</table>
-</body>
+${page.upload ? UPLOAD_FORM : ""}${renderTools(query)}${body}${empty}${renderFooter(page)}</body>
 </html>
 `;
 }

@@ -2,11 +2,11 @@
  * From segments to a file or folder, confined to the root: the one place that joins paths, walks
  * symlinks and opens what a request may read. Every feature asks here what a path may name.
  */
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, opendirSync, openSync, realpathSync, statSync, type Stats } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import type { Policy } from "./policy.js";
-import { DOT, isUploadTemp } from "./target.js";
+import { DOT, isUploadTemp, UPLOAD_TEMP_PREFIX } from "./target.js";
 
 //
 // Metadata calls (lstat, open, fstat, readdir) are made synchronously, as nginx and darkhttpd make
@@ -121,15 +121,46 @@ export interface FolderName {
  * Listings and zips show exactly these; symlinks that lead out are judged per entry (`locateEntry`).
  */
 export function readFolderNames(folder: Found, policy: Policy): FolderName[] {
-  const dirents = readdirSync(folder.fsPath, { withFileTypes: true, encoding: "buffer" });
   const names: FolderName[] = [];
-  for (const dirent of dirents) {
-    const name = dirent.name as unknown as Buffer; // Node's types miss the Buffer overload's names
-    // An upload in progress is never shown, whatever --dotfiles says (upload.ts).
-    if ((policy.dotfiles || name[0] !== DOT) && !isUploadTemp(name)) names.push({ name, symlink: dirent.isSymbolicLink() });
-  }
+  eachFolderName(folder, policy, (name, type) => names.push({ name: Buffer.from(name, "latin1"), symlink: type === "symlink" }));
   return names;
 }
+
+const UPLOAD_TEMP_PREFIX_LATIN1 = UPLOAD_TEMP_PREFIX.toString("latin1");
+
+/**
+ * Calls `visit` with each name `readFolderNames` gives, as a latin1 string (one char per byte, so
+ * the bytes are exact, whatever they are), and the type readdir saw. The folder is read a batch
+ * at a time and no name becomes a Buffer of its own: a folder of 100,000 names never holds
+ * 100,000 directory entries, nor leaves 100,000 buffers for the collector.
+ */
+export function eachFolderName(folder: Found, policy: Policy, visit: (name: string, type: "folder" | "file" | "symlink" | "other") => void): void {
+  const dir = opendirSync(folder.fsPath, { encoding: "latin1", bufferSize: 1024 });
+  try {
+    for (let dirent = dir.readSync(); dirent !== null; dirent = dir.readSync()) {
+      const name = dirent.name;
+      // An upload in progress is never shown, whatever --dotfiles says (upload.ts).
+      if ((!policy.dotfiles && name.charCodeAt(0) === DOT) || name.startsWith(UPLOAD_TEMP_PREFIX_LATIN1)) continue;
+      visit(name, dirent.isSymbolicLink() ? "symlink" : dirent.isDirectory() ? "folder" : dirent.isFile() ? "file" : "other");
+    }
+  } finally {
+    dir.closeSync();
+  }
+}
+
+/** A name in a folder given by its path in that folder (`entryPath`), which a caller may keep between calls. */
+export interface EntryPath {
+  fsPath: Buffer;
+  symlink: boolean;
+}
+
+/** The path of the entry `name` in a folder `locate` or `locateEntry` found: the join `locateEntry` would make. */
+export function entryPath(folder: Found, name: Buffer): Buffer {
+  return joinBytes(folder.fsPath, [name]);
+}
+
+/** Stat options for an entry that may be gone: made once, as a listing makes a thousand stats a request. */
+const NO_THROW = { throwIfNoEntry: false } as const;
 
 /** An entry that exists but could not be stat'ed: a dangling link, a link loop, no permission. */
 const UNREADABLE = { kind: "unreadable" } as const;
@@ -141,8 +172,8 @@ const UNREADABLE = { kind: "unreadable" } as const;
  * null when the entry is gone since the folder was read. `folder` must come from `locate` or from
  * this function, so its path holds no link unless links may be followed.
  */
-export function locateEntry(folder: Found, entry: FolderName, policy: Policy): Found | { kind: "other"; stats: Stats } | typeof UNREADABLE | typeof LEADS_OUT | null {
-  let fsPath = joinBytes(folder.fsPath, [entry.name]);
+export function locateEntry(folder: Found, entry: FolderName | EntryPath, policy: Policy): Found | { kind: "other"; stats: Stats } | typeof UNREADABLE | typeof LEADS_OUT | null {
+  let fsPath = "fsPath" in entry ? entry.fsPath : joinBytes(folder.fsPath, [entry.name]);
   if (entry.symlink && !policy.followSymlinks) {
     const real = tryFs(() => realpathSync.native(fsPath, { encoding: "buffer" }));
     if (real === undefined) return UNREADABLE;
@@ -152,7 +183,7 @@ export function locateEntry(folder: Found, entry: FolderName, policy: Policy): F
   let stats: Stats | undefined;
   try {
     // Without links, lstat: an entry swapped for a link since readdir must not be followed.
-    stats = entry.symlink || policy.followSymlinks ? statSync(fsPath, { throwIfNoEntry: false }) : lstatSync(fsPath, { throwIfNoEntry: false });
+    stats = entry.symlink || policy.followSymlinks ? statSync(fsPath, NO_THROW) : lstatSync(fsPath, NO_THROW);
   } catch {
     return UNREADABLE;
   }

@@ -63,13 +63,16 @@ export const EMPTY: Body = { kind: "empty" };
 /** Generated pages carry no script and load nothing; inline CSS is all they need. */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'";
 
-/** A page `htmlPage` made (a listing, an error page), as opposed to a file: known by its CSP (before `pageCsp` replaces it). */
+/**
+ * A page `htmlPage` made (a listing, an error page), as opposed to a file: known by its CSP (before
+ * `pageCsp` replaces it), which starts with PAGE_CSP (a listing's grid adds what its images need).
+ */
 export function isGeneratedPage(reply: Reply): boolean {
-  return reply.headers["Content-Security-Policy"] === PAGE_CSP;
+  return reply.headers["Content-Security-Policy"]?.startsWith(PAGE_CSP) ?? false;
 }
 
-export function htmlPage(status: number, html: string, headers: Record<string, string> = {}): Reply {
-  const data = Buffer.from(html);
+export function htmlPage(status: number, html: string | Buffer, headers: Record<string, string> = {}): Reply {
+  const data = typeof html === "string" ? Buffer.from(html) : html;
   return {
     status,
     headers: {

@@ -7,7 +7,7 @@
  * Without it the form still works (a plain multipart POST, answered with 303 back to the folder).
  * With it: files chosen or dropped anywhere on the page upload at once, two at a time, each with
  * its own progress bar (XMLHttpRequest: fetch() cannot report upload progress); when the last one
- * is done, the listing's rows are fetched again and swapped in, and the log under the form stays.
+ * is done, the listing's rows and footer are fetched again and swapped in, and the log under the form stays.
  */
 export const UPLOAD_CLIENT: string = `// serve-here uploads: see https://www.npmjs.com/package/serve-here
 const form = document.querySelector("form.upload");
@@ -21,9 +21,12 @@ const refreshListing = async () => {
   try {
     const res = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
     const page = new DOMParser().parseFromString(await res.text(), "text/html");
-    const fresh = page.querySelector("tbody");
-    const old = document.querySelector("tbody");
-    if (fresh && old) old.replaceWith(document.adoptNode(fresh));
+    // The rows, and the footer that counts them.
+    for (const selector of ["tbody", "ul.grid", ".summary"]) {
+      const fresh = page.querySelector(selector);
+      const old = document.querySelector(selector);
+      if (fresh && old) old.replaceWith(document.adoptNode(fresh));
+    }
   } catch {
     location.reload();
   }
