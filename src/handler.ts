@@ -53,9 +53,9 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
   };
 
   function serveHere(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void {
-    const started = performance.now();
     const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
+      const started = performance.now();
       const client = clientAddress(req.socket); // now: a destroyed socket no longer knows its peer
       res.once("close", () => {
         onResponse({
@@ -213,7 +213,6 @@ function replyForFile(req: IncomingMessage, segments: readonly Buffer[], found: 
 }
 
 /**
-/**
  * What the client gets of a file before any coding: its own bytes, or, for an HTML navigation with
  * --live, the page with the live-reload script (its own ETag and length, no ranges, no sidecars).
  */
@@ -233,29 +232,23 @@ function fileReply(req: IncomingMessage, file: ReadyFile, origin: Origin | null,
   const precondition = checkPreconditions(req, meta);
   if (precondition !== null) {
     releaseRepresentation(chosen);
-    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY, note } : { ...emptyReply(412, meta.common), note };
+    return precondition === 304 ? { status: 304, headers: meta.common, wire: meta.commonWire, body: EMPTY, note } : { ...emptyReply(412, meta.common), note };
   }
   if (chosen.kind === "encoded") return { status: 200, note, headers: meta.ok, wire: meta.okWire, body: chosen.body };
   return identityReply(req, chosen.file);
 }
 
 /** The file's own bytes (or live reload's page): whole, or the ranges asked for. */
-function identityReply(req: IncomingMessage, { meta, source, transformed, note }: ReadyFile): Reply {
+function identityReply(req: IncomingMessage, file: ReadyFile): Reply {
+  const { meta, source, transformed } = file;
   const size = meta.size;
-  const whole = (): Reply => ({
-    status: 200,
-    note,
-    headers: meta.ok,
-    wire: meta.okWire,
-    body: source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: size - 1 }]),
-  });
   // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET. Bytes made
   // from the file (transformed) are sent whole: a range of them would splice with other versions.
-  if (transformed || req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
+  if (transformed || req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return wholeReply(file);
   const request = parseRangeHeader(req.headers.range, size);
   switch (request.kind) {
     case "none":
-      return whole();
+      return wholeReply(file);
     case "unsatisfiable":
       releaseSource(source);
       return emptyReply(416, { ...meta.common, "Content-Range": `bytes */${size}` });
@@ -271,6 +264,11 @@ function identityReply(req: IncomingMessage, { meta, source, transformed, note }
       return multipartReply(source, request.ranges, meta);
     }
   }
+}
+
+function wholeReply({ meta, source, note }: ReadyFile): Reply {
+  const body: Body = source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: meta.size - 1 }]);
+  return { status: 200, note, headers: meta.ok, wire: meta.okWire, body };
 }
 
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];

@@ -78,7 +78,7 @@ const LEADS_OUT = { kind: "outside", note: "symlink leads out of the root; --fol
  * devices are never opened.
  */
 export function locate(segments: readonly Buffer[], policy: Policy): Found | typeof LEADS_OUT | null {
-  const fsPath = joinBytes(policy.rootReal, segments);
+  const fsPath = joinedPath(segments, policy);
   if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, { throwIfNoEntry: false }));
   let stats: Stats | undefined;
   let end = policy.rootReal.length;
@@ -90,6 +90,21 @@ export function locate(segments: readonly Buffer[], policy: Policy): Found | typ
     if (end < fsPath.length && !stats.isDirectory()) return null; // `/file.txt/x`
   }
   return classify(fsPath, stats ?? statSync(fsPath));
+}
+
+/**
+ * Segments arrays are made once per request target (the handler remembers what each URL resolved
+ * to), so each is joined to the root once too, not on every request for it. The root is part of the
+ * key: constant segments (`404.html`) are shared by every handler in the process.
+ */
+const joinedPaths = new WeakMap<readonly Buffer[], { root: Buffer; fsPath: Buffer }>();
+
+function joinedPath(segments: readonly Buffer[], policy: Policy): Buffer {
+  const joined = joinedPaths.get(segments);
+  if (joined !== undefined && joined.root === policy.rootReal) return joined.fsPath;
+  const fsPath = joinBytes(policy.rootReal, segments);
+  joinedPaths.set(segments, { root: policy.rootReal, fsPath });
+  return fsPath;
 }
 
 function locateThroughLinks(fsPath: Buffer, policy: Policy): Found | typeof LEADS_OUT | null {
