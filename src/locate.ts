@@ -79,18 +79,21 @@ const LEADS_OUT = { kind: "outside", note: "symlink leads out of the root; --fol
  */
 export function locate(segments: readonly Buffer[], policy: Policy): Found | typeof LEADS_OUT | null {
   const fsPath = joinedPath(segments, policy);
-  if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, { throwIfNoEntry: false }));
+  if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, MISSING_IS_UNDEFINED));
   let stats: Stats | undefined;
   let end = policy.rootReal.length;
   for (const segment of segments) {
     end += SEPARATOR.length + segment.length;
-    stats = lstatSync(end === fsPath.length ? fsPath : fsPath.subarray(0, end), { throwIfNoEntry: false });
+    stats = lstatSync(end === fsPath.length ? fsPath : fsPath.subarray(0, end), MISSING_IS_UNDEFINED);
     if (stats === undefined) return null;
     if (stats.isSymbolicLink()) return locateThroughLinks(fsPath, policy);
     if (end < fsPath.length && !stats.isDirectory()) return null; // `/file.txt/x`
   }
   return classify(fsPath, stats ?? statSync(fsPath));
 }
+
+/** Made once: `locate` runs on every request. */
+const MISSING_IS_UNDEFINED = { throwIfNoEntry: false } as const;
 
 /**
  * Segments arrays are made once per request target (the handler remembers what each URL resolved
