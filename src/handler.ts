@@ -52,6 +52,13 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     return target;
   };
 
+  /** An unexpected error: reported, and a 500 unless the head went out already (then the connection is cut). */
+  function fail(error: unknown, req: IncomingMessage, res: ServerResponse, progress: Progress): void {
+    onError(error, req);
+    if (res.headersSent) return void res.destroy();
+    sendReply(req, res, errorPage(500), policy, progress);
+  }
+
   function serveHere(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void {
     const progress: Progress = { bytes: 0, note: undefined };
     if (onResponse) {
@@ -71,21 +78,19 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
         });
       });
     }
-    const failed = (error: unknown) => {
-      onError(error, req);
-      if (res.headersSent) return void res.destroy();
-      sendReply(req, res, errorPage(500), policy, progress);
-    };
+    // The error callback is made only where a promise needs one: a closure on every request is
+    // garbage the scavenger must sweep, and a 1 KiB answer makes little else of our own.
     try {
       if (policy.upload && isUploadMethod(req.method)) {
+        const failed = (error: unknown) => fail(error, req, res, progress);
         // The one answer decided after reading a body: the upload is stored (or refused) first.
         return void receiveUpload(req, policy, policy.upload, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch(failed), failed);
       }
       const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
       if (reply === "next") return next!();
-      sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch(failed);
+      sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
     } catch (error) {
-      failed(error);
+      fail(error, req, res, progress);
     }
   }
   return Object.assign(serveHere, { close: () => policy.live?.close() });
