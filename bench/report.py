@@ -3,9 +3,10 @@
 
 Usage: report.py RAW_DIR > summary.md
 
-Every serve-here figure is also given as a ratio to nginx and to the best Node peer (the best of sirv,
-serve and http-server for that row: the highest throughput, or the lowest latency, memory, start-up).
-Ratios are always serve-here ÷ peer.
+Every serve-here figure is also given as a ratio to nginx, to the node floor (bare node:http answering
+from memory: Node's own ceiling) and to the best Node peer (the best of sirv, serve and http-server for
+that row: the highest throughput, or the lowest latency, memory, start-up). Ratios are always
+serve-here ÷ peer.
 """
 import os
 import sys
@@ -16,6 +17,8 @@ VARIANTS = {"serve-here-nc": "serve-here --no-compress",
             "serve-here-auth": "serve-here --auth, every request with the right Authorization"}
 NODE_PEERS = ["sirv", "serve", "http-server"]
 REFERENCE = "nginx"
+# bench/nodefloor.mjs: not a file server (no freshness, no checks), so never a peer; a ceiling.
+FLOOR = "node-floor"
 
 raw = sys.argv[1]
 meta = {}
@@ -136,13 +139,16 @@ w(f"serve-here {meta.get('commit', '?')}; peers: {meta.get('peers', '?')}.")
 w(f"Settings: {meta.get('settings', '')}; run time {meta.get('elapsed_s', '?')} s.")
 w("")
 shown = [s for s in servers]
-cols = shown + ([f"÷ {REFERENCE}", "÷ best Node peer"] if SUBJECT in servers else [])
+with_floor = FLOOR in servers
+cols = shown + ([f"÷ {REFERENCE}"] + (["÷ node floor"] if with_floor else []) + ["÷ best Node peer"] if SUBJECT in servers else [])
 w("| | " + " | ".join(cols) + " |")
 w("|---|" + "---:|" * len(cols))
 for label, key, scale, better, kind, _ in ROWS:
     cells = [cell(s, key, scale, kind) for s in shown]
     if SUBJECT in servers:
         cells.append(ratio(key, scale, better, REFERENCE if REFERENCE in servers else None))
+        if with_floor:
+            cells.append(ratio(key, scale, better, FLOOR))
         bn = best_node(key, scale, better)
         r = ratio(key, scale, better, bn)
         cells.append(f"{r} ({bn})" if r != "–" else "–")
@@ -152,6 +158,21 @@ w("Ratios are serve-here ÷ peer: for req/s and MiB/s above 1 means serve-here i
   "start-up below 1 means serve-here is lower (better). \"Best Node peer\" is the best of sirv, serve and "
   "http-server in that row. Compare figures only within one run: the machine is small and shared.")
 w("")
+if with_floor:
+    w("node-floor is bare `node:http` answering a snapshot of the files from memory with ready headers "
+      "(`bench/nodefloor.mjs`): no freshness, no checks, so it is no peer but the ceiling of Node's own HTTP "
+      "layer on this machine, measured on S1, S2, S5 and S6 only.")
+    w("")
+if "node_e0_median_ms" in meta:
+    e0 = float(meta["node_e0_median_ms"])
+    own = num(SUBJECT, "start_median_ms")
+    w(f"Start-up of `node -e 0`, timed the same way (spawned on the server CPU, until it exits): median "
+      f"{e0:.1f} ms ({meta.get('node_e0_min_ms', '?')}–{meta.get('node_e0_max_ms', '?')})"
+      + (f"; serve-here's start-up to its first answer is {own - e0:.1f} ms more ({own / e0:.2f}×)." if own and e0 > 0 else "."))
+    w("")
+elif "node_e0_note" in meta:
+    w(f"Start-up of `node -e 0`: not measured ({meta['node_e0_note']}).")
+    w("")
 
 # ---------------------------------------------------------------- scenario notes
 if "C1" in scenarios:

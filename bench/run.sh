@@ -9,15 +9,16 @@
 # work is skipped, and a watchdog ends the whole script shortly after that.
 #
 # Knobs (env):
-#   SERVERS      subset, default "serve-here serve-here-nc serve-here-auth nginx python sirv http-server serve"
+#   SERVERS      subset, default "serve-here serve-here-nc serve-here-auth nginx node-floor python sirv http-server serve"
 #                (serve-here-nc: serve-here --no-compress; serve-here-auth: serve-here --auth, every request
-#                with the right Authorization; variants are measured on S1 S2 C1 only)
+#                with the right Authorization; variants are measured on S1 S2 C1 only; node-floor: bare
+#                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only)
 #   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM U1" (U1: PUT uploads, serve-here --upload vs nginx WebDAV);
 #                add Z1 for folders as zip (bench/zip.sh, serve-here only)
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 (10)
-#   START_ROUNDS starts for the start-up median (10; 0 = skip)
+#   START_ROUNDS starts for the start-up median (10; 0 = skip); `node -e 0` is timed the same way, to its exit
 #   MEM_CONNS (1000) MEM_DOWNLOADS (8) MEM_SECONDS (DURATION) MEM_RATE (bytes/s per download; 64 MiB/MEM_SECONDS)
 #   UPLOAD_MIB   size of U1's file (1024)       UPLOAD_ROUNDS  uploads per server, median (ROUNDS)
 #   UPLOAD_TIMEOUT  curl --max-time per upload (120)
@@ -45,11 +46,13 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
   exec timeout --foreground -k 60 $((MAX_SECONDS + 180)) bash "${BASH_SOURCE[0]}" "$@"
 fi
 
-SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx python sirv http-server serve}"
+SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx node-floor python sirv http-server serve}"
 SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM U1}"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
 VARIANT_SCENARIOS="S1 S2 C1"   # never MEM or U1
+# The node floor answers from memory what it read at start-up: files up to 1 MiB, 304 and 404.
+FLOOR_SCENARIOS="S1 S2 S5 S6"
 DURATION="${DURATION:-4}"
 ROUNDS="${ROUNDS:-3}"
 WARMUP="${WARMUP:-1}"
@@ -248,6 +251,8 @@ server_argv() {
       SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet --no-compress) ;;
     serve-here-auth)  # a variant: passwords on, every request authenticated (runs VARIANT_SCENARIOS only)
       SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet --auth "$BENCH_AUTH") ;;
+    node-floor)  # Node's own ceiling: a snapshot of ROOT in memory, ready headers, no checks (S1 S2 S5 S6 only)
+      SRV_ARGV=("$NODE_BIN" "$BENCH_DIR/nodefloor.mjs" "$ROOT" "$port" "$HOST") ;;
     nginx)
       [ -n "$NGINX_BIN" ] || { echo "nginx not installed" >&2; return 1; }
       SRV_ARGV=("$NGINX_BIN" -e "$NGX_DIR/error-$port.log" -p "$NGX_DIR/" -c "$(nginx_conf "$port")") ;;
@@ -363,11 +368,14 @@ scenario_url() {  # $1 scenario $2 port -> sets SC_URL SC_CONNS
 }
 
 is_variant() { [ "$1" = serve-here-nc ] || [ "$1" = serve-here-auth ]; }
-# The scenarios server $1 runs: all of SCENARIOS, or for a variant those of them in VARIANT_SCENARIOS.
+# The scenarios server $1 runs: all of SCENARIOS, or for a variant those of them in VARIANT_SCENARIOS,
+# for the node floor those in FLOOR_SCENARIOS.
 scenarios_for() {
-  local sc out=""
+  local sc out="" only=""
+  is_variant "$1" && only=$VARIANT_SCENARIOS
+  [ "$1" = node-floor ] && only=$FLOOR_SCENARIOS
   for sc in $SCENARIOS; do
-    if ! is_variant "$1" || [[ " $VARIANT_SCENARIOS " == *" $sc "* ]]; then out="$out $sc"; fi
+    if [ -z "$only" ] || [[ " $only " == *" $sc "* ]]; then out="$out $sc"; fi
   done
   echo "$out"
 }
@@ -510,6 +518,19 @@ run_upload() {  # $1 server $2 port
 [ -n "${EXTRA_CMD:-}" ] && case " $SERVERS " in *" ${EXTRA_NAME:-extra} "*) ;; *) SERVERS="$SERVERS ${EXTRA_NAME:-extra}";; esac
 log "# serve-here benchmark $STAMP: servers: $SERVERS; scenarios: $SCENARIOS"
 log "  DURATION=${DURATION}s ROUNDS=$ROUNDS WARMUP=${WARMUP}s CONNS=$CONNS START_ROUNDS=$START_ROUNDS MAX_SECONDS=$MAX_SECONDS; raw output in $RAW"
+# The runtime's own start-up, timed as the servers' are (spawned on SERVER_CPU by the helper on
+# LOAD_CPU), to the process's exit: what a Node server's start-up is read against.
+if [ "$START_ROUNDS" -gt 0 ]; then
+  wait_quiet
+  out=$(timeout -k 5 $(( START_ROUNDS * (STARTUP_TIMEOUT + 10) )) taskset -c "$LOAD_CPU" "$PY_BIN" "$BENCH_DIR/startup.py" \
+        --exit --rounds "$START_ROUNDS" --cpu "$SERVER_CPU" --timeout "$STARTUP_TIMEOUT" -- "$NODE_BIN" -e 0)
+  case $out in
+    median_ms=*) for kv in $out; do meta "node_e0_${kv%%=*}" "${kv#*=}"; done;;
+    *) meta node_e0_note "${out#error=}";;
+  esac
+  log "  start node -e 0: $out"
+fi
+
 idx=0
 for name in $SERVERS; do
   idx=$((idx + 1)); port=$((BASE_PORT + idx))

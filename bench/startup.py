@@ -2,6 +2,7 @@
 """Start-up time of a server: from process start to the first answered request, ROUNDS times.
 
 Usage: startup.py --port P [--rounds N] [--cpu C] [--path /small.html] [--timeout S] [--log FILE] -- CMD ARG...
+       startup.py --exit [--rounds N] [--cpu C] [--timeout S] [--log FILE] -- node -e 0
 
 Each round: note the time, spawn CMD (argv as given, no shell) in a new session pinned to CPU C, then
 poll in a tight loop: connect to 127.0.0.1:P, send `GET PATH` (Connection: close) and read the status
@@ -9,6 +10,9 @@ line. The round ends at the first 200; the start-up time is that instant minus t
 server's whole session is then stopped (SIGTERM, SIGKILL after 5 s) and the port must be free again
 before the next round. This helper should itself run on another CPU (run.sh pins it to the load CPU)
 so that the polling never competes with the server it measures.
+
+With --exit the round ends when CMD exits with status 0 instead (no port, no request): `node -e 0`
+measured this way is the runtime's own start-up, the floor under any Node server's figure.
 
 Prints one line: "median_ms=<m> min_ms=<a> max_ms=<b> rounds_ms=<r1>,<r2>,..." (exit 0), or
 "error=<reason>" (exit 1). Loopback only; every wait is bounded.
@@ -23,7 +27,8 @@ import sys
 import time
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--port", type=int)
+ap.add_argument("--exit", action="store_true", help="time from spawn to CMD's exit (status 0)")
 ap.add_argument("--rounds", type=int, default=10)
 ap.add_argument("--cpu", type=int, default=0)
 ap.add_argument("--path", default="/small.html")
@@ -34,6 +39,8 @@ args = ap.parse_args()
 cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
 if not cmd:
     ap.error("no command given")
+if args.port is None and not args.exit:
+    ap.error("--port is required (or --exit)")
 
 HOST = "127.0.0.1"
 REQUEST = f"GET {args.path} HTTP/1.1\r\nHost: {HOST}:{args.port}\r\nConnection: close\r\n\r\n".encode()
@@ -100,7 +107,7 @@ times = []
 log = open(args.log, "ab")
 for i in range(args.rounds):
     deadline = time.monotonic() + 5
-    while not port_free():
+    while not args.exit and not port_free():
         if time.monotonic() > deadline:
             print(f"error=port {args.port} still busy before round {i + 1}")
             sys.exit(1)
@@ -108,6 +115,18 @@ for i in range(args.rounds):
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, preexec_fn=pin)
+    if args.exit:
+        try:
+            code = proc.wait(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"error=still running after {args.timeout:g}s on start {i + 1}")
+            stop(proc)
+            sys.exit(1)
+        if code != 0:
+            print(f"error=exited with {code} on start {i + 1}")
+            sys.exit(1)
+        times.append((time.perf_counter() - t0) * 1000)
+        continue
     limit = time.monotonic() + args.timeout
     status = None
     while True:

@@ -13,8 +13,17 @@ import { escapeHtml } from "./listing.js";
 import { headerText } from "./conditional.js";
 import { emptyReply, errorPage, htmlPage, type Reply, type ServedRequest } from "./reply.js";
 
-/** Which `Host` names are answered: every one, or the built-in ones plus the user's. */
-export type HostRule = { kind: "any" } | { kind: "names"; names: ReadonlySet<string> };
+/**
+ * Which `Host` names are answered: every one, or the built-in ones plus the user's. `verdicts`
+ * remembers what the rule made of each authority seen lately: a browser sends the same few on every
+ * request, and judging one takes a handful of regular expressions.
+ */
+export type HostRule = { kind: "any" } | { kind: "names"; names: ReadonlySet<string>; verdicts: Map<string, HostVerdict> };
+
+/** Authorities whose verdict is remembered, per rule; a client inventing names only clears the memory. */
+const MAX_REMEMBERED_AUTHORITIES = 1000;
+
+const SLASH = 0x2f;
 
 /** The word that turns the check off, in `--allowed-host any` and in `allowedHosts`. */
 export const ANY_HOST = "any";
@@ -29,7 +38,7 @@ export function makeHostRule(allowedHosts: "any" | readonly string[] | undefined
   const names = new Set((allowedHosts ?? []).map((name) => normalName(authorityName(name) ?? name)));
   const own = normalName(hostname);
   if (own !== "") names.add(own).add(`${own}.local`);
-  return { kind: "names", names };
+  return { kind: "names", names, verdicts: new Map() };
 }
 
 /** Lower case, without the one trailing dot a fully qualified name may have (`localhost.`). */
@@ -62,7 +71,7 @@ export function authorityName(authority: string): string | null {
 }
 
 /** What the check makes of a request: who it is for, and whether we answer to that. */
-type HostVerdict =
+export type HostVerdict =
   | { kind: "allowed" }
   /** HTTP/1.1 requires exactly one Host (RFC 9112 §3.2): 400, as Node's own server answers a missing one. */
   | { kind: "malformed"; note: string }
@@ -76,7 +85,9 @@ type HostVerdict =
  */
 export function requestedAuthority(req: ServedRequest): string | undefined {
   if (req instanceof Http2ServerRequest) return headerText(req, ":authority") ?? req.headers.host;
-  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(req.url ?? "");
+  const url = req.url ?? "";
+  if (url.charCodeAt(0) === SLASH) return req.headers.host; // origin-form, as nearly every request is
+  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url);
   // Userinfo (`user@`) is not part of the name; browsers never send it, URL parsers drop it. A
   // target with no host (`file:///x`) names none, so the Host header still speaks.
   const fromTarget = absolute?.[1]!.replace(/^.*@/, "");
@@ -85,7 +96,8 @@ export function requestedAuthority(req: ServedRequest): string | undefined {
 
 function countHostHeaders(req: ServedRequest): number {
   let count = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === "host") count++;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") count++;
   return count;
 }
 
@@ -102,10 +114,21 @@ function judgeHost(req: ServedRequest, rule: HostRule): HostVerdict {
   const authority = requestedAuthority(req);
   // HTTP/1.0 may leave Host out: then there is no name a page could have rebound.
   if (authority === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? { kind: "allowed" } : { kind: "malformed", note: `HTTP/${req.httpVersion} request without Host` };
+  let verdict = rule.verdicts.get(authority);
+  if (verdict === undefined) {
+    verdict = judgeAuthority(authority, rule.names);
+    if (rule.verdicts.size >= MAX_REMEMBERED_AUTHORITIES) rule.verdicts.clear();
+    rule.verdicts.set(authority, verdict);
+  }
+  return verdict;
+}
+
+/** What the rule makes of one authority (`name`, `name:port`, `[v6]:port`): it depends on nothing else. */
+function judgeAuthority(authority: string, names: ReadonlySet<string>): HostVerdict {
   const given = authorityName(authority);
   if (given === null) return { kind: "refused", name: authority, allowable: false };
   const name = normalName(given);
-  if (isIPv4(name) || isIPv6(name) || isLocalhostName(name) || rule.names.has(name)) return { kind: "allowed" };
+  if (isIPv4(name) || isIPv6(name) || isLocalhostName(name) || names.has(name)) return { kind: "allowed" };
   return { kind: "refused", name: given, allowable: isHostName(given) };
 }
 

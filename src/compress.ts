@@ -172,6 +172,8 @@ export interface EncodedMeta {
   length: number | undefined;
   /** ETag, Last-Modified, Cache-Control, Vary: for 304 and 412. No Accept-Ranges: ranges are of the file. */
   common: Readonly<Record<string, string>>;
+  /** The 304's headers as sent. */
+  commonWire: readonly string[];
   /** The 200 reply's headers, and the same as sent. */
   ok: Readonly<Record<string, string>>;
   okWire: readonly string[];
@@ -234,7 +236,7 @@ function encodedMeta(coding: Coding, file: ReadyFile, etag: string, dates: { las
   const common = { ...fileCommon, ETag: etag, "Last-Modified": dates.lastModified };
   const ok: Record<string, string> = { ...common, "Content-Type": file.meta.contentType, "Content-Encoding": coding };
   if (length !== undefined) ok["Content-Length"] = String(length);
-  return { coding, etag, mtimeSeconds: dates.mtimeSeconds, length, common, ok, okWire: headerList(ok, policy) };
+  return { coding, etag, mtimeSeconds: dates.mtimeSeconds, length, common, commonWire: headerList(common, policy), ok, okWire: headerList(ok, policy) };
 }
 
 /** `"x"` → `"x-br"`: the file's ETag, marked with the coding. */
@@ -316,13 +318,18 @@ function zstdOptions(): object {
   return level === undefined ? {} : { params: { [level]: ZSTD_LEVEL } };
 }
 
-/** Marks a cache key with the coding, and with whether the bytes are the file's own. */
-const KEY_MARK = new Map<string, Buffer>();
+/**
+ * A cache key: the path marked with the coding, and with whether the bytes are the file's own. Made
+ * once per path and mark (paths come joined once per request target), so the cache finds it again.
+ */
+const keysByPath = new WeakMap<Buffer, Map<string, Buffer>>();
 function compressedKey(fsPath: Buffer, coding: Coding, transformed: boolean): Buffer {
   const mark = `\0${coding}${transformed ? "\0transformed" : ""}`;
-  let bytes = KEY_MARK.get(mark);
-  if (bytes === undefined) KEY_MARK.set(mark, (bytes = Buffer.from(mark)));
-  return Buffer.concat([fsPath, bytes]);
+  let keys = keysByPath.get(fsPath);
+  if (keys === undefined) keysByPath.set(fsPath, (keys = new Map()));
+  let key = keys.get(mark);
+  if (key === undefined) keys.set(mark, (key = Buffer.concat([fsPath, Buffer.from(mark)])));
+  return key;
 }
 
 /**

@@ -9,11 +9,19 @@ import type { TargetPath } from "./target.js";
 
 const HTML_SUFFIX = Buffer.from(".html");
 
+/** Each target's candidate, made once: the handler hands out the same segments for the same URL. */
+const candidates = new WeakMap<readonly Buffer[], readonly Buffer[]>();
+
 /** The segments of `x.html` for a target `/…/x` without a trailing slash, or null when clean URLs do not apply. */
-export function cleanUrlCandidate(target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Buffer[] | null {
+export function cleanUrlCandidate(target: Extract<TargetPath, { kind: "path" }>, policy: Policy): readonly Buffer[] | null {
   const last = target.segments.at(-1);
   if (!policy.cleanUrls || target.slash || last === undefined) return null;
-  return [...target.segments.slice(0, -1), Buffer.concat([last, HTML_SUFFIX])];
+  let candidate = candidates.get(target.segments);
+  if (candidate === undefined) {
+    candidate = [...target.segments.slice(0, -1), Buffer.concat([last, HTML_SUFFIX])];
+    candidates.set(target.segments, candidate);
+  }
+  return candidate;
 }
 
 /** The SPA fallback's file: the root's `index.html`. */

@@ -24,6 +24,8 @@ export interface FileMeta {
   contentType: string;
   /** ETag, Last-Modified, Cache-Control, Accept-Ranges (and Vary while compression is on): shared by 200, 206, 304, 412 and 416. */
   common: Readonly<Record<string, string>>;
+  /** The 304's headers as sent (`headerList` of `common`), made once per version: revalidation is the commonest answer of all. */
+  commonWire: readonly string[];
   /** The 200 reply's headers, and the same as sent (`headerList`), made once per version. */
   ok: Readonly<Record<string, string>>;
   okWire: readonly string[];
@@ -48,6 +50,7 @@ export function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta
     mtimeSeconds: Math.floor(stats.mtimeMs / 1000),
     contentType,
     common,
+    commonWire: headerList(common, policy),
     ok,
     okWire: headerList(ok, policy),
   };
@@ -89,8 +92,8 @@ export const SMALL_FILE = 256 * 1024;
 /** A small file's bytes and headers, valid while its identity (`sameFile`) is unchanged. */
 export interface CachedFile {
   stats: Stats;
-  meta: FileMeta;
-  data: Buffer;
+  /** What `readyFile` hands out for this version, made once (nothing changes a ReadyFile). */
+  ready: ReadyFile & { source: { kind: "memory" } };
 }
 
 /**
@@ -116,7 +119,7 @@ export class RevalidatedCache<T extends { stats: Stats }> {
 
   /** The entry for this path, if what is there is still exactly the version that was read. */
   get(fsPath: Buffer, stats: Stats): T | undefined {
-    const key = fsPath.toString("latin1");
+    const key = cacheKey(fsPath);
     const entry = this.entries.get(key);
     if (entry === undefined || sameFile(entry.stats, stats)) return entry;
     this.delete(key, entry);
@@ -127,7 +130,7 @@ export class RevalidatedCache<T extends { stats: Stats }> {
   put(fsPath: Buffer, entry: T, statedAt: number): void {
     const size = this.sizeOf(entry);
     if (statedAt - entry.stats.ctimeMs < RevalidatedCache.SETTLE_MS || size > this.maxBytes) return;
-    const key = fsPath.toString("latin1");
+    const key = cacheKey(fsPath);
     const old = this.entries.get(key);
     if (old) this.delete(key, old);
     // Oldest first: Map iteration follows insertion order.
@@ -143,6 +146,17 @@ export class RevalidatedCache<T extends { stats: Stats }> {
     this.entries.delete(key);
     this.bytes -= this.sizeOf(entry);
   }
+}
+
+/**
+ * The string a path is kept under. Paths come joined once per request target (`locate`), so the
+ * same Buffer is looked up again and again: its key is made once, not on every request.
+ */
+const keys = new WeakMap<Buffer, string>();
+function cacheKey(fsPath: Buffer): string {
+  let key = keys.get(fsPath);
+  if (key === undefined) keys.set(fsPath, (key = fsPath.toString("latin1")));
+  return key;
 }
 
 /** The file's identity: while all of it is unchanged, so are its bytes (see `RevalidatedCache`). */
@@ -169,7 +183,7 @@ export interface ReadyFile {
  */
 export function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
   const cached = policy.cache.get(found.fsPath, found.stats);
-  if (cached) return { meta: cached.meta, source: { kind: "memory", data: cached.data } };
+  if (cached) return cached.ready;
   const statedAt = Date.now();
   const opened = openFound(found, policy);
   if (opened === "changed") return opened;
@@ -182,8 +196,9 @@ export function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
     closeSync(opened.fd);
   }
   if (data.length !== opened.stats.size) return "changed"; // it shrank as we read
-  policy.cache.put(found.fsPath, { stats: opened.stats, meta, data }, statedAt);
-  return { meta, source: { kind: "memory", data } };
+  const ready = { meta, source: { kind: "memory", data } } as const;
+  policy.cache.put(found.fsPath, { stats: opened.stats, ready }, statedAt);
+  return ready;
 }
 
 /** Reads up to `size` bytes from the start; fewer only if the file is shorter now. */
@@ -217,6 +232,6 @@ export function scriptFile(text: string, tag: string, policy: Policy): ReadyFile
   const common = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": "no-cache", "Accept-Ranges": "bytes" };
   const contentType = "text/javascript; charset=utf-8";
   const ok = { ...common, "Content-Type": contentType, "Content-Length": String(data.length) };
-  const meta: FileMeta = { size: data.length, etag, lastModified, mtimeSeconds: Math.floor(started / 1000), contentType, common, ok, okWire: headerList(ok, policy) };
+  const meta: FileMeta = { size: data.length, etag, lastModified, mtimeSeconds: Math.floor(started / 1000), contentType, common, commonWire: headerList(common, policy), ok, okWire: headerList(ok, policy) };
   return { meta, source: { kind: "memory", data } };
 }

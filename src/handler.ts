@@ -53,10 +53,17 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     return target;
   };
 
-  /** Logs the response once it ends (with `onResponse`); returns what reports a failure. */
-  function track(req: ServedRequest, res: ServedResponse, progress: Progress): (error: unknown) => void {
-    const started = performance.now();
+  /** An unexpected error: reported, and a 500 unless the head went out already (then the connection is cut). */
+  function fail(error: unknown, req: ServedRequest, res: ServedResponse, progress: Progress): void {
+    onError(error, req);
+    if (res.headersSent) return void res.destroy();
+    sendReply(req, res, errorPage(500), policy, progress);
+  }
+
+  /** With `onResponse`: logs the response once it ends. */
+  function logWhenDone(req: ServedRequest, res: ServedResponse, progress: Progress): void {
     if (onResponse) {
+      const started = performance.now();
       const client = requestClient(req, policy.trustProxy); // now: a destroyed socket no longer knows its peer
       res.once("close", () => {
         onResponse({
@@ -72,37 +79,35 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
         });
       });
     }
-    return (error: unknown) => {
-      onError(error, req);
-      if (res.headersSent) return void res.destroy();
-      sendReply(req, res, errorPage(500), policy, progress);
-    };
   }
 
   function serveHere(req: ServedRequest, res: ServedResponse, next?: (err?: unknown) => void): void {
     const progress: Progress = { bytes: 0, note: undefined };
-    const failed = track(req, res, progress);
+    logWhenDone(req, res, progress);
+    // The error callback is made only where a promise needs one: a closure on every request is
+    // garbage the scavenger must sweep, and a 1 KiB answer makes little else of our own.
     try {
       if (policy.upload && isUploadMethod(req.method)) {
+        const failed = (error: unknown) => fail(error, req, res, progress);
         // The one answer decided after reading a body: the upload is stored (or refused) first.
         return void receiveUpload(req, policy, policy.upload, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch(failed), failed);
       }
       const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
       if (reply === "next") return next!();
-      sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch(failed);
+      sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
     } catch (error) {
-      failed(error);
+      fail(error, req, res, progress);
     }
   }
 
   /** Plain HTTP on the HTTPS port: the redirect to `https://` (or the Host check's refusal), logged like any answer. */
   function redirectToHttps(req: ServedRequest, res: ServedResponse): void {
     const progress: Progress = { bytes: 0, note: undefined };
-    const failed = track(req, res, progress);
+    logWhenDone(req, res, progress);
     try {
       sendReply(req, res, httpsRedirect(req, policy.hosts), policy, progress);
     } catch (error) {
-      failed(error);
+      fail(error, req, res, progress);
     }
   }
   return Object.assign(serveHere, { close: () => policy.live?.close(), redirectToHttps });
@@ -235,7 +240,6 @@ function replyForFile(req: ServedRequest, segments: readonly Buffer[], found: Fo
 }
 
 /**
-/**
  * What the client gets of a file before any coding: its own bytes, or, for an HTML navigation with
  * --live, the page with the live-reload script (its own ETag and length, no ranges, no sidecars).
  */
@@ -255,29 +259,23 @@ function fileReply(req: ServedRequest, file: ReadyFile, origin: Origin | null, p
   const precondition = checkPreconditions(req, meta);
   if (precondition !== null) {
     releaseRepresentation(chosen);
-    return precondition === 304 ? { status: 304, headers: meta.common, body: EMPTY, note } : { ...emptyReply(412, meta.common), note };
+    return precondition === 304 ? { status: 304, headers: meta.common, wire: meta.commonWire, body: EMPTY, note } : { ...emptyReply(412, meta.common), note };
   }
   if (chosen.kind === "encoded") return { status: 200, note, headers: meta.ok, wire: meta.okWire, body: chosen.body };
   return identityReply(req, chosen.file);
 }
 
 /** The file's own bytes (or live reload's page): whole, or the ranges asked for. */
-function identityReply(req: ServedRequest, { meta, source, transformed, note }: ReadyFile): Reply {
+function identityReply(req: ServedRequest, file: ReadyFile): Reply {
+  const { meta, source, transformed } = file;
   const size = meta.size;
-  const whole = (): Reply => ({
-    status: 200,
-    note,
-    headers: meta.ok,
-    wire: meta.okWire,
-    body: source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: size - 1 }]),
-  });
   // Range is defined for GET only (§14.2); If-Range may turn it back into a plain GET. Bytes made
   // from the file (transformed) are sent whole: a range of them would splice with other versions.
-  if (transformed || req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return whole();
+  if (transformed || req.headers.range === undefined || req.method !== "GET" || !ifRangeAllowsPartial(headerText(req, "if-range"), meta)) return wholeReply(file);
   const request = parseRangeHeader(req.headers.range, size);
   switch (request.kind) {
     case "none":
-      return whole();
+      return wholeReply(file);
     case "unsatisfiable":
       releaseSource(source);
       return emptyReply(416, { ...meta.common, "Content-Range": `bytes */${size}` });
@@ -293,6 +291,11 @@ function identityReply(req: ServedRequest, { meta, source, transformed, note }: 
       return multipartReply(source, request.ranges, meta);
     }
   }
+}
+
+function wholeReply({ meta, source, note }: ReadyFile): Reply {
+  const body: Body = source.kind === "memory" ? { kind: "bytes", data: source.data } : bodyFrom(source, [{ start: 0, end: meta.size - 1 }]);
+  return { status: 200, note, headers: meta.ok, wire: meta.okWire, body };
 }
 
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];

@@ -274,5 +274,5 @@ function injectedMeta(meta: FileMeta, size: number, policy: Policy): FileMeta {
   const etag = `${meta.etag.slice(0, -1)}-live"`;
   const common = { ...meta.common, ETag: etag, "Accept-Ranges": "none" };
   const ok = { ...common, "Content-Type": meta.contentType, "Content-Length": String(size) };
-  return { ...meta, size, etag, common, ok, okWire: headerList(ok, policy) };
+  return { ...meta, size, etag, common, commonWire: headerList(common, policy), ok, okWire: headerList(ok, policy) };
 }

@@ -78,18 +78,36 @@ const LEADS_OUT = { kind: "outside", note: "symlink leads out of the root; --fol
  * devices are never opened.
  */
 export function locate(segments: readonly Buffer[], policy: Policy): Found | typeof LEADS_OUT | null {
-  const fsPath = joinBytes(policy.rootReal, segments);
-  if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, { throwIfNoEntry: false }));
+  const fsPath = joinedPath(segments, policy);
+  if (policy.followSymlinks) return classify(fsPath, statSync(fsPath, MISSING_IS_UNDEFINED));
   let stats: Stats | undefined;
   let end = policy.rootReal.length;
   for (const segment of segments) {
     end += SEPARATOR.length + segment.length;
-    stats = lstatSync(end === fsPath.length ? fsPath : fsPath.subarray(0, end), { throwIfNoEntry: false });
+    stats = lstatSync(end === fsPath.length ? fsPath : fsPath.subarray(0, end), MISSING_IS_UNDEFINED);
     if (stats === undefined) return null;
     if (stats.isSymbolicLink()) return locateThroughLinks(fsPath, policy);
     if (end < fsPath.length && !stats.isDirectory()) return null; // `/file.txt/x`
   }
   return classify(fsPath, stats ?? statSync(fsPath));
+}
+
+/** Made once: `locate` runs on every request. */
+const MISSING_IS_UNDEFINED = { throwIfNoEntry: false } as const;
+
+/**
+ * Segments arrays are made once per request target (the handler remembers what each URL resolved
+ * to), so each is joined to the root once too, not on every request for it. The root is part of the
+ * key: constant segments (`404.html`) are shared by every handler in the process.
+ */
+const joinedPaths = new WeakMap<readonly Buffer[], { root: Buffer; fsPath: Buffer }>();
+
+function joinedPath(segments: readonly Buffer[], policy: Policy): Buffer {
+  const joined = joinedPaths.get(segments);
+  if (joined !== undefined && joined.root === policy.rootReal) return joined.fsPath;
+  const fsPath = joinBytes(policy.rootReal, segments);
+  joinedPaths.set(segments, { root: policy.rootReal, fsPath });
+  return fsPath;
 }
 
 function locateThroughLinks(fsPath: Buffer, policy: Policy): Found | typeof LEADS_OUT | null {

@@ -215,7 +215,7 @@ export function makePolicy(options: HandlerOptions): Policy {
     compress: options.compress ?? true,
     edgeHeaders: edgeHeaders(cors, userHeaders),
     userHeaderNames: new Set(userHeaders.map(([name]) => name.toLowerCase())),
-    cache: new RevalidatedCache<CachedFile>(4096, 32 * 1024 * 1024, (entry) => entry.data.length),
+    cache: new RevalidatedCache<CachedFile>(4096, 32 * 1024 * 1024, (entry) => entry.ready.source.data.length),
     folders: new RevalidatedCache<FolderVersion>(64),
     compressed: new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length),
     staleSidecars: new Set(),

@@ -122,6 +122,25 @@ test("allowedHosts adds names (case and a trailing dot do not matter); other nam
   }
 });
 
+test("each server judges a name by its own allowedHosts, though both remember their verdicts", async (t) => {
+  const open = await serveSite(t, { allowedHosts: ["shared.test"] });
+  const strict = await serveSite(t);
+  for (let round = 0; round < 3; round++) {
+    assert.equal((await getWithHost(open.port, "/a.txt", "shared.test")).status, 200, `round ${round}`);
+    assert.equal((await getWithHost(strict.port, "/a.txt", "shared.test")).status, 403, `round ${round}`);
+  }
+});
+
+test("a name keeps its verdict after more other names than are remembered", async (t) => {
+  const { port } = await serveSite(t, { allowedHosts: ["kept.test"] });
+  assert.equal((await getWithHost(port, "/a.txt", "kept.test")).status, 200);
+  assert.equal((await getWithHost(port, "/a.txt", "evil.example")).status, 403);
+  for (let i = 0; i < 1100; i++) assert.equal((await getWithHost(port, "/a.txt", `n${i}.evil.example`)).status, 403);
+  assert.equal((await getWithHost(port, "/a.txt", "kept.test")).status, 200);
+  assert.equal((await getWithHost(port, "/a.txt", "127.0.0.1")).status, 200);
+  assert.equal((await getWithHost(port, "/a.txt", "evil.example")).status, 403);
+});
+
 test('allowedHosts "any" (and ["any"], as --allowed-host any gives) answers every name', async (t) => {
   for (const allowedHosts of ["any", ["any"]] as const) {
     const { port } = await serveSite(t, { allowedHosts });

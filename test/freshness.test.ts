@@ -92,9 +92,13 @@ function assertBytes(actual: Buffer, expected: Buffer, what: string, old: readon
   assert.fail(`${what}: body is ${verdict}: got ${summary(actual)}, expected ${summary(expected)}`);
 }
 
-/** The HTTP-date of the file's mtime now: the only correct Last-Modified. */
+/**
+ * The HTTP-date of the file's mtime now, the second it falls in: the only correct Last-Modified.
+ * Not `stats.mtime`: Node rounds that Date to the millisecond, so an mtime of :07.9996 would read
+ * :08, a second the file was not modified in (about one rewrite in 2000 fails that way).
+ */
 function lastModifiedOf(file: string): string {
-  return fs.statSync(file).mtime.toUTCString();
+  return new Date(Math.floor(fs.statSync(file).mtimeMs / 1000) * 1000).toUTCString();
 }
 
 interface FreshCheck {
