@@ -14,7 +14,8 @@
 #                with the right Authorization; variants are measured on S1 S2 C1 only; node-floor: bare
 #                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only)
 #   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM U1" (U1: PUT uploads, serve-here --upload vs nginx WebDAV);
-#                add Z1 for folders as zip (bench/zip.sh, serve-here only)
+#                add Z1 for folders as zip (bench/zip.sh, serve-here only), W1 for --workers (bench/workers.sh),
+#                L1 for a 100,000-entry folder's first page (bench/huge.sh)
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 (10)
@@ -104,7 +105,7 @@ NODE_BIN="$(command -v node)" || die "node not found"
 PY_BIN="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)" || die "python3 not found"  # the real binary, not a pyenv shim
 NGINX_BIN="$(command -v nginx)"
 n_cpus=$(nproc)
-for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|U1|Z1|W1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, Z1, W1)";; esac; done
+for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|U1|Z1|W1|L1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, Z1, W1, L1)";; esac; done
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
 [ "$SERVER_CPU" -lt "$n_cpus" ] && [ "$LOAD_CPU" -lt "$n_cpus" ] || die "need CPUs $SERVER_CPU and $LOAD_CPU; this machine has $n_cpus"
 # 1000 keep-alive connections need more descriptors than the usual soft limit of 1024
@@ -568,6 +569,7 @@ for name in $SERVERS; do
     [ "$sc" = MEM ] || [ "$sc" = U1 ] && continue
     [ "$sc" = Z1 ] && continue  # after the loop, by bench/zip.sh
     [ "$sc" = W1 ] && continue  # after the loop, by bench/workers.sh
+    [ "$sc" = L1 ] && continue  # after the loop, by bench/huge.sh
     if over_budget; then put "$name" "${sc}_note" "skipped: MAX_SECONDS budget spent"; continue; fi
     run_scenario "$name" "$port" "$sc"
     settle "$name" "$port" "$sc"
@@ -604,10 +606,17 @@ if [[ " $SCENARIOS " == *" W1 "* ]]; then
   else wait_quiet; BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" LOAD_CPU="$LOAD_CPU" DURATION="$DURATION" ROUNDS="$ROUNDS" WARMUP="$WARMUP" CONNS="$CONNS" W1_PORT=$((BASE_PORT + 98)) \
     timeout -k 10 $(( ROUNDS * (DURATION + 25) * 3 + 120 )) bash "$BENCH_DIR/workers.sh" > "$RAW/workers.md" 2> "$RAW/logs/workers.log" || echo "W1 failed (see logs/workers.log)" >> "$RAW/workers.md"; fi
 fi
+# L1 (a 100,000-entry folder) has serve-here's first page beside nginx's whole autoindex, in a section of its own.
+if [[ " $SCENARIOS " == *" L1 "* ]]; then
+  if over_budget; then echo "L1 skipped: MAX_SECONDS budget spent" > "$RAW/huge.md"
+  else wait_quiet; BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" DURATION="$DURATION" ROUNDS="$ROUNDS" L1_PORT=$((BASE_PORT + 96)) \
+    timeout -k 10 $(( ROUNDS * (DURATION + 35) * 2 + 180 )) bash "$BENCH_DIR/huge.sh" > "$RAW/huge.md" 2> "$RAW/logs/huge.log" || echo "L1 failed (see logs/huge.log)" >> "$RAW/huge.md"; fi
+fi
 meta elapsed_s "$(elapsed)"
 "$PY_BIN" "$BENCH_DIR/report.py" "$RAW" > "$SUMMARY" || die "report failed"
 [ -f "$RAW/zip.md" ] && { echo; cat "$RAW/zip.md"; } >> "$SUMMARY"
 [ -f "$RAW/workers.md" ] && { echo; cat "$RAW/workers.md"; } >> "$SUMMARY"
+[ -f "$RAW/huge.md" ] && { echo; cat "$RAW/huge.md"; } >> "$SUMMARY"
 cp "$SUMMARY" "$RAW/summary.md"
 cat "$SUMMARY"
 echo
