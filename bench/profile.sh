@@ -9,6 +9,7 @@
 #        HEADER     an extra request header, e.g. 'If-None-Match: "..."' for S5
 #        TOP        rows to print (25)            PORT (18490)  SERVER_CPU (0)  LOAD_CPU (1)
 #        NODE_FLAGS more node flags, e.g. --cpu-prof-interval=100 (µs; default 1000)
+#        SERVER_FLAGS more serve-here flags, e.g. '--auth user:pw' (with HEADER 'Authorization: Basic …')
 #        PROFILE_DIR  where the .cpuprofile goes (bench/profiles/<date>-<time>/, git-ignored)
 #        BUILD      1 = npm run build first (default)
 # Open the .cpuprofile in Chrome DevTools (Performance tab, "Load profile") or speedscope for flame graphs.
@@ -24,6 +25,7 @@ PORT="${PORT:-18490}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 NODE_FLAGS="${NODE_FLAGS:-}"
+SERVER_FLAGS="${SERVER_FLAGS:-}"
 BUILD="${BUILD:-1}"
 PROFILE_DIR="${PROFILE_DIR:-$BENCH_DIR/profiles/$(date -u +%Y-%m-%d-%H%M%S)}"
 ROOT="${BENCH_WORK:-$BENCH_DIR/.work}/root"
@@ -35,9 +37,9 @@ command -v wrk >/dev/null || { echo "profile: wrk is missing; run bash bench/set
 mkdir -p "$PROFILE_DIR"
 if ss -Hltn "sport = :$PORT" | grep -q .; then echo "profile: port $PORT is busy; set PORT" >&2; exit 1; fi
 
-# shellcheck disable=SC2086  # NODE_FLAGS is a list of flags
+# shellcheck disable=SC2086  # NODE_FLAGS and SERVER_FLAGS are lists of flags
 setsid taskset -c "$SERVER_CPU" node --cpu-prof --cpu-prof-dir="$PROFILE_DIR" $NODE_FLAGS \
-  "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$PORT" --host "$HOST" --quiet > "$PROFILE_DIR/server.log" 2>&1 < /dev/null &
+  "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$PORT" --host "$HOST" --quiet $SERVER_FLAGS > "$PROFILE_DIR/server.log" 2>&1 < /dev/null &
 pid=$!
 stop() {  # SIGTERM lets serve-here close and exit normally, which is when V8 writes the profile
   kill -TERM -- "-$pid" 2>/dev/null || true
