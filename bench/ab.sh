@@ -10,13 +10,7 @@
 #
 # Knobs: A_FLAGS (""), B_FLAGS, B_HEADER (a header wrk sends to B only), URL_PATH (/small.html),
 # ROUNDS (8), DURATION (3), CONNS (50), AB_PORT (18691; B is AB_PORT+1), SERVER_CPU, LOAD_CPU, NODE_BIN.
-set -uo pipefail
-export LC_ALL=C
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-BENCH_WORK="${BENCH_WORK:-$BENCH_DIR/.work}"
-SERVER_CPU="${SERVER_CPU:-0}"
-LOAD_CPU="${LOAD_CPU:-1}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS="${ROUNDS:-8}"
 DURATION="${DURATION:-3}"
 CONNS="${CONNS:-50}"
@@ -25,8 +19,6 @@ URL_PATH="${URL_PATH:-/small.html}"
 A_FLAGS="${A_FLAGS:-}"
 B_FLAGS="${B_FLAGS:?set B_FLAGS, e.g. --auth user:password}"
 B_HEADER="${B_HEADER:-}"
-NODE_BIN="${NODE_BIN:-$(command -v node)}"
-HOST=127.0.0.1
 command -v wrk >/dev/null || { echo "ab.sh: wrk is needed (bench/setup.sh)" >&2; exit 1; }
 bash "$BENCH_DIR/make_fixtures.sh" "$BENCH_WORK/root" >/dev/null
 
@@ -60,8 +52,7 @@ for r in $(seq 1 "$ROUNDS"); do
   read -r rps us < <(round "$B" $((AB_PORT + 1)) "${b_args[@]}"); b_rps+=("$rps"); b_us+=("$us")
   echo "  round $r: A ${a_rps[-1]} req/s ${a_us[-1]} µs/req; B ${b_rps[-1]} req/s ${b_us[-1]} µs/req" >&2
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.1f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
-ma=$(median "${a_rps[@]}"); mb=$(median "${b_rps[@]}"); ua=$(median "${a_us[@]}"); ub=$(median "${b_us[@]}")
+ma=$(median_of "${a_rps[@]}"); mb=$(median_of "${b_rps[@]}"); ua=$(median_of "${a_us[@]}"); ub=$(median_of "${b_us[@]}")
 cat <<MD
 ### A/B on $URL_PATH (median of $ROUNDS interleaved rounds × ${DURATION} s, $CONNS connections)
 

@@ -9,22 +9,13 @@
 # One connection: nginx's 12 MB page takes longer than a short run at ten connections would wait.
 # Knobs: DURATION (4 s), ROUNDS (3; the median is shown), L1_PORT (18597),
 # BENCH_WORK, SERVER_CPU, LOAD_CPU, NODE_BIN.
-set -uo pipefail
-export LC_ALL=C
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-BENCH_WORK="${BENCH_WORK:-$BENCH_DIR/.work}"
-SERVER_CPU="${SERVER_CPU:-0}"
-LOAD_CPU="${LOAD_CPU:-1}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DURATION="${DURATION:-4}"
 ROUNDS="${ROUNDS:-3}"
 L1_PORT="${L1_PORT:-18597}"
-NODE_BIN="${NODE_BIN:-$(command -v node)}"
-HOST=127.0.0.1
 HROOT="$BENCH_WORK/huge-root"
 ENTRIES=100000
 
-log() { echo "$*" >&2; }
 command -v wrk >/dev/null || { log "huge.sh: wrk is needed (bench/setup.sh)"; exit 1; }
 
 # The folder, made once: 100,000 empty files (names as a scanner would make them).
@@ -33,7 +24,6 @@ if [ "$(find "$HROOT/huge" -maxdepth 1 -type f 2>/dev/null | wc -l)" != "$ENTRIE
   (cd "$HROOT/huge" && seq -f 'scan-%06g.tif' 0 $((ENTRIES - 1)) | xargs touch)
 fi
 
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.1f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
 # wrk's requests/s for URL $1, bounded in time.
 reqs() { timeout -k 5 $((DURATION + 30)) taskset -c "$LOAD_CPU" wrk -t1 -c1 -d"${DURATION}s" --timeout 10s "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}'; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null; }
@@ -81,7 +71,7 @@ fi
 kill "$NGX_PID" 2>/dev/null; wait "$NGX_PID" 2>/dev/null; NGX_PID=
 rm -rf "$NGX_DIR"
 
-m() { printf '%s\n' "$@" | median; }
+m() { median_of "$@"; }
 cat <<MD
 ### L1: a folder of 100,000 entries (median of $ROUNDS × ${DURATION} s, one connection)
 

@@ -13,24 +13,16 @@
 # -d and an outer timeout. Prints a markdown section on stdout.
 # Knobs: W1_ROUNDS (ROUNDS or 3; the median is shown), DURATION (4), WARMUP (1), W1_CONNS (CONNS or 50),
 #        W1_PORT (18480), BENCH_WORK, LOAD_CPU (1), NODE_BIN.
-set -uo pipefail
-export LC_ALL=C
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-BENCH_WORK="${BENCH_WORK:-$BENCH_DIR/.work}"
-LOAD_CPU="${LOAD_CPU:-1}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 W1_ROUNDS="${W1_ROUNDS:-${ROUNDS:-3}}"
 DURATION="${DURATION:-4}"
 WARMUP="${WARMUP:-1}"
 W1_CONNS="${W1_CONNS:-${CONNS:-50}}"
 W1_PORT="${W1_PORT:-18480}"
-NODE_BIN="${NODE_BIN:-$(command -v node)}"
 PATH="$PATH:/usr/sbin:/sbin"
-HOST=127.0.0.1
 ROOT="$BENCH_WORK/root"
 NGX="$BENCH_WORK/nginx-w1"
 
-log() { echo "$*" >&2; }
 command -v wrk >/dev/null || { log "workers.sh: wrk is needed"; exit 1; }
 bash "$BENCH_DIR/make_fixtures.sh" "$ROOT" >/dev/null
 mkdir -p "$NGX/tmp"

@@ -10,22 +10,13 @@
 # serve-here runs in its own session pinned to SERVER_CPU, curl and zip on LOAD_CPU; every transfer
 # is bounded by curl --max-time (ZIP_MAX_TIME, 60 s). Prints a markdown section on stdout.
 # Knobs: ZIP_ROUNDS (3; the median is shown), ZIP_PORT (18499), BENCH_WORK, SERVER_CPU, LOAD_CPU, NODE_BIN.
-set -uo pipefail
-export LC_ALL=C
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-BENCH_WORK="${BENCH_WORK:-$BENCH_DIR/.work}"
-SERVER_CPU="${SERVER_CPU:-0}"
-LOAD_CPU="${LOAD_CPU:-1}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ZIP_ROUNDS="${ZIP_ROUNDS:-3}"
 ZIP_PORT="${ZIP_PORT:-18499}"
 ZIP_MAX_TIME="${ZIP_MAX_TIME:-60}"
-NODE_BIN="${NODE_BIN:-$(command -v node)}"
-HOST=127.0.0.1
 ZROOT="$BENCH_WORK/zip"
 BASE="http://$HOST:$ZIP_PORT"
 
-log() { echo "$*" >&2; }
 command -v zip >/dev/null || { log "zip.sh: Info-ZIP's zip is needed (apt-get install zip)"; exit 1; }
 
 # Fixtures, made once: 1 GiB of random bytes, and a copy of the 1000-file folder inside this root.
@@ -42,7 +33,6 @@ for _ in $(seq 1 200); do curl -s -o /dev/null --max-time 1 "$BASE/" && break; s
 
 # curl on LOAD_CPU: prints "bytes seconds", bounded by --max-time.
 fetch() { taskset -c "$LOAD_CPU" curl -s -o /dev/null --max-time "$ZIP_MAX_TIME" -w '%{size_download} %{time_total}\n' "$1"; }
-median() { sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.1f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
 mibs() { awk '{printf "%.0f\n", $1 / 1048576 / $2}'; }
 
 plain=(); zipped=(); many=(); infozip=()
@@ -57,7 +47,7 @@ for r in $(seq 1 "$ZIP_ROUNDS"); do
   log "  Z1 round $r: plain ${plain[-1]} MiB/s, zip ${zipped[-1]} MiB/s, many ${many[-1]} files/s, zip -r ${infozip[-1]} files/s"
 done
 
-m() { printf '%s\n' "$@" | median; }
+m() { median_of "$@"; }
 cat <<MD
 ### Z1: folders as zip (serve-here only; median of $ZIP_ROUNDS)
 
