@@ -376,7 +376,7 @@ th.modified, td.modified { width: 10.5rem; white-space: nowrap; color: var(--mut
 tr:hover td { background: var(--hover); }
 a { color: var(--link); text-decoration: none; display: inline-block; min-height: 1.5rem; }
 a:hover { text-decoration: underline; }
-a:focus, input:focus, button:focus, summary:focus { outline: 2px solid var(--link); outline-offset: 2px; border-radius: 2px; }
+a:focus-visible, input:focus-visible, button:focus-visible, summary:focus-visible { outline: 2px solid var(--link); outline-offset: 2px; border-radius: 2px; }
 tr.folder a { font-weight: 600; }
 :where(td.name, ul.grid) svg { width: 1.1em; height: 1.1em; vertical-align: -.2em; margin-right: .4em; fill: none; stroke: currentColor; stroke-width: 1.3; stroke-linejoin: round; stroke-linecap: round; color: var(--other); }
 .folder svg { color: var(--folder); fill: currentColor; fill-opacity: .25; } .image svg { color: var(--image); } .video svg { color: var(--video); }
