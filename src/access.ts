@@ -5,13 +5,11 @@
  * visitor's browser would let it read whatever we serve. The browser still sends `Host:
  * evil.example`, and no name of ours is that, so we refuse it before anything else is decided.
  */
-import { Http2ServerRequest } from "node:http2";
 import { isIPv4, isIPv6 } from "node:net";
 import { hostname as machineHostname } from "node:os";
-import { TLSSocket } from "node:tls";
 import { escapeHtml } from "./listing.js";
 import { headerText } from "./conditional.js";
-import { emptyReply, errorPage, htmlPage, type Reply, type ServedRequest } from "./reply.js";
+import { emptyReply, errorPage, htmlPage, isHttp2Request, type Reply, type ServedRequest } from "./reply.js";
 
 /**
  * Which `Host` names are answered: every one, or the built-in ones plus the user's. `verdicts`
@@ -84,7 +82,7 @@ export type HostVerdict =
  * `target.ts` lets it win for the path. Undefined: no name at all.
  */
 export function requestedAuthority(req: ServedRequest): string | undefined {
-  if (req instanceof Http2ServerRequest) return headerText(req, ":authority") ?? req.headers.host;
+  if (isHttp2Request(req)) return headerText(req, ":authority") ?? req.headers.host;
   const url = req.url ?? "";
   if (url.charCodeAt(0) === SLASH) return req.headers.host; // origin-form, as nearly every request is
   const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url);
@@ -106,7 +104,7 @@ function judgeHost(req: ServedRequest, rule: HostRule): HostVerdict {
   // Two Host headers could each be read by a different hop (RFC 9112 §3.2 says 400).
   if (countHostHeaders(req) > 1) return { kind: "malformed", note: "more than one Host header" };
   // Nor may HTTP/2's two places for the name disagree (RFC 9113 §8.3.1: malformed).
-  if (req instanceof Http2ServerRequest) {
+  if (isHttp2Request(req)) {
     const host = headerText(req, "host")?.toLowerCase();
     const authority = headerText(req, ":authority")?.toLowerCase();
     if (host !== undefined && authority !== undefined && host !== authority) return { kind: "malformed", note: "Host differs from :authority" };
@@ -177,7 +175,7 @@ function refusedHostPage(name: string, allowable: boolean): Reply {
 /** `https` when the request came over TLS (HTTP/1.1 or HTTP/2), else `http`. */
 export function requestScheme(req: ServedRequest): "http" | "https" {
   // Under HTTP/2, `socket` is a proxy that answers for the session's socket, instanceof included.
-  return req.socket instanceof TLSSocket ? "https" : "http";
+  return (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http"; // a TLSSocket is `encrypted`
 }
 
 /** Names that always mean this machine: a URL with one of them is no use to another device. */

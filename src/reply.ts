@@ -5,7 +5,7 @@
  */
 import { close, read } from "node:fs";
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
-import { Http2ServerResponse, type Http2ServerRequest } from "node:http2";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
 import { pipeline, Readable } from "node:stream";
 import type { ByteRange } from "./ranges.js";
@@ -27,6 +27,19 @@ export interface EdgePolicy {
 export type ServedRequest = IncomingMessage | Http2ServerRequest;
 /** The response that goes with a `ServedRequest`; only this module writes to it. */
 export type ServedResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * Which protocol a request or response speaks, told by what node:http2's compatibility objects
+ * have (a version of 2, a stream): checked without loading node:http2, which a server without
+ * HTTPS never needs.
+ */
+export function isHttp2Request(req: ServedRequest): req is Http2ServerRequest {
+  return req.httpVersionMajor === 2;
+}
+
+export function isHttp2Response(res: ServedResponse): res is Http2ServerResponse {
+  return "stream" in res;
+}
 
 /** Where the bytes of a file response come from: read whole into memory, or an open descriptor. */
 export type FileSource = { kind: "memory"; data: Buffer } | { kind: "descriptor"; fd: number };
@@ -257,7 +270,7 @@ function counted(stream: Readable, progress: Progress): Readable {
  * connection of its own to keep alive or close, so they are left out there, whoever set them.
  */
 function writeHead(res: ServedResponse, status: number, list: readonly string[]): void {
-  if (!(res instanceof Http2ServerResponse)) return void res.writeHead(status, list as string[]); // Node only reads the list (its types ask for a mutable array)
+  if (!isHttp2Response(res)) return void res.writeHead(status, list as string[]); // Node only reads the list (its types ask for a mutable array)
   const headers: OutgoingHttpHeaders = {};
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!.toLowerCase();
@@ -280,7 +293,7 @@ const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connecti
  * starts on the next turn of the event loop, once node:http2 has handled every frame of that read.
  */
 function whenStreamIsOurs(res: ServedResponse, start: (ours: boolean) => void): void {
-  if (res instanceof Http2ServerResponse) return void setImmediate(() => start(!res.destroyed && !res.stream.destroyed));
+  if (isHttp2Response(res)) return void setImmediate(() => start(!res.destroyed && !res.stream.destroyed));
   whenConnectionIsOurs(res, res.req.socket, start);
 }
 

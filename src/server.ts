@@ -13,7 +13,7 @@ import { ALLOW, createHandler } from "./handler.js";
 import { clientAddress, type AccessLogEntry } from "./log.js";
 import { rankNetworkAddresses } from "./network.js";
 import type { HandlerOptions } from "./policy.js";
-import { createTlsListener, speaksHttp1, type ServeHttp1, type TlsCertificate } from "./tls.js";
+import type { ServeHttp1, TlsCertificate } from "./tls.js";
 
 export { createHandler } from "./handler.js";
 export { escapeControl, formatLogLine, type AccessLogEntry } from "./log.js";
@@ -87,6 +87,8 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
   let server: net.Server;
   let closeServer: (graceMs: number) => Promise<void>;
   if (options.tls) {
+    // Loaded for HTTPS only: node:http2 and node:tls cost a plain server about 2 MiB it never uses.
+    const { createTlsListener } = await import("./tls.js");
     const listener = createTlsListener(handler, options.tls, { headersMs: HEADERS_TIMEOUT_MS, keepAliveMs: KEEP_ALIVE_TIMEOUT_MS, lingerMs: LINGER_MS, checkEveryMs: CONNECTIONS_CHECK_MS }, serveHttp1);
     server = listener.server;
     closeServer = listener.close;
@@ -263,4 +265,9 @@ function closeGracefully(server: Server, graceMs: number): Promise<void> {
     });
     server.closeIdleConnections();
   });
+}
+
+/** True for an HTTP/1 connection: HTTP/2 sessions are closed by their own rules, never lingering. */
+function speaksHttp1(socket: Socket): boolean {
+  return (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol !== "h2";
 }

@@ -11,7 +11,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import http2, { type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import net, { type Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
 import type { Handler } from "./policy.js";
 
 /** A PEM certificate (its chain may follow it) and its private key. */
@@ -164,9 +163,4 @@ function limitIdleTime(session: ServerHttp2Session, timeouts: Timeouts): void {
     });
   });
   session.once("close", () => clearTimeout(timer));
-}
-
-/** True for an HTTP/1 connection: HTTP/2 sessions are closed by their own rules, never lingering. */
-export function speaksHttp1(socket: Socket | TLSSocket): boolean {
-  return !("alpnProtocol" in socket) || socket.alpnProtocol !== "h2";
 }
