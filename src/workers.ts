@@ -178,7 +178,14 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
         if (slot.restart) clearTimeout(slot.restart);
         if (slot.worker && !slot.worker.isDead()) open.push(slot.worker);
       }
-      const exited = open.map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once("exit", () => resolve()))));
+      // Ended means exited and its channel closed: "exit" can come before the last log messages
+      // still in the pipe are read, "disconnect" only after them.
+      const exited = open.map((worker) =>
+        Promise.all([
+          new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once("exit", () => resolve()))),
+          new Promise<void>((resolve) => (worker.isConnected() ? worker.once("disconnect", () => resolve()) : resolve())),
+        ]),
+      );
       for (const worker of open) send(worker, { kind: "serve-here:stop", graceMs });
       const overdue = setTimeout(kill, graceMs + STOP_SLACK_MS);
       await Promise.all(exited);
@@ -264,11 +271,14 @@ export function serveAsWorker(): Promise<undefined> {
   process.on("SIGTERM", () => {});
   const toPrimary = (message: ToPrimary, then?: () => void) => process.send!(message, undefined, {}, () => then?.());
   let pending: AccessLogEntry[] = [];
-  const flushLog = (then?: () => void) => {
-    if (pending.length === 0) return void then?.();
+  // Sent in order on one channel, so when the last one is out, all are: what a worker about to exit
+  // waits for, or the entries of its last answers would die in the pipe with it.
+  let lastLogSent = Promise.resolve();
+  const flushLog = () => {
+    if (pending.length === 0) return;
     const entries = pending;
     pending = [];
-    toPrimary({ kind: "serve-here:log", entries }, then);
+    lastLogSent = new Promise((resolve) => toPrimary({ kind: "serve-here:log", entries }, resolve));
   };
   let changeListener: ((urlPath: string) => void) | null = null;
   let started: StartedServer | null = null;
@@ -308,7 +318,12 @@ export function serveAsWorker(): Promise<undefined> {
         return changeListener?.(message.urlPath);
       case "serve-here:stop":
         // The last responses' entries are logged on their "close", which comes with their sockets'.
-        return void (started?.close(message.graceMs) ?? Promise.resolve()).then(() => setImmediate(() => flushLog(() => process.exit(0))));
+        return void (started?.close(message.graceMs) ?? Promise.resolve()).then(() =>
+          setImmediate(() => {
+            flushLog();
+            void lastLogSent.then(() => process.exit(0));
+          }),
+        );
     }
   });
   toPrimary({ kind: "serve-here:ready" });
