@@ -3,9 +3,10 @@
  * do harm on a visitor's behalf: live reload's event stream (which files change here) and uploads
  * (a page elsewhere must not drop files onto this machine through a visitor's browser).
  */
-import type { ServedRequest } from "./reply.js";
+import { requestedAuthority } from "./access.js";
 // A repeated header comes joined, so it never matches a single origin.
 import { headerText } from "./conditional.js";
+import type { ServedRequest } from "./reply.js";
 
 /**
  * True when the browser says the request is cross-site: `Sec-Fetch-Site: cross-site`, or an
@@ -17,8 +18,8 @@ export function isCrossSite(req: ServedRequest): boolean {
   if (headerText(req, "sec-fetch-site")?.toLowerCase() === "cross-site") return true;
   const origin = headerText(req, "origin");
   if (origin === undefined) return false;
-  // HTTP/2 carries the host as `:authority`; node:http2's compatibility API shows both.
-  const host = (headerText(req, "host") ?? headerText(req, ":authority"))?.toLowerCase();
+  // The name the Host check judged (access.ts): `:authority` under HTTP/2, else Host or an absolute target's.
+  const host = requestedAuthority(req)?.toLowerCase();
   const lower = origin.toLowerCase();
   return host === undefined || (lower !== `http://${host}` && lower !== `https://${host}`);
 }
