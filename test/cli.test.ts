@@ -10,7 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { BIN, PROJECT_ROOT, eventually, rawGet, rawRequest, request, runCli, startCli, tempDir, type RunningCli } from "./helpers.js";
+import { BIN, PROJECT_ROOT, eventually, listenOn, rawGet, rawRequest, request, runCli, startCli, tempDir, type RunningCli } from "./helpers.js";
 
 const VERSION = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
 const ESC = "\x1b";
@@ -43,13 +43,6 @@ function connectionRefused(port: number): Promise<boolean> {
       resolve(false);
     });
     socket.on("error", () => resolve(true));
-  });
-}
-
-function listenOn(server: net.Server, port: number, host: string): Promise<NodeJS.ErrnoException | null> {
-  return new Promise((resolve) => {
-    server.once("error", (error: NodeJS.ErrnoException) => resolve(error));
-    server.listen(port, host, () => resolve(null));
   });
 }
 

@@ -397,3 +397,11 @@ export function halfBlocksToModules(lines: readonly string[]): boolean[][] {
   }
   return modules;
 }
+
+/** Listens on `port`: null once listening, or the error (EADDRINUSE when something holds the port). */
+export function listenOn(server: net.Server, port: number, host: string): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((resolve) => {
+    server.once("error", (error: NodeJS.ErrnoException) => resolve(error));
+    server.listen(port, host, () => resolve(null));
+  });
+}

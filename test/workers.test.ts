@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { test } from "node:test";
-import { eventually, request, runCli, startCli, tempDir } from "./helpers.js";
+import { eventually, listenOn, request, runCli, startCli, tempDir } from "./helpers.js";
 
 const linux = process.platform === "linux";
 
@@ -53,6 +54,27 @@ test("--workers 2 prints the banner once, with the one port every worker answers
   assert.equal(cli.stdout().match(/Serving /g)?.length, 1, "one banner");
   assert.match(cli.stdout(), /Workers: 2/);
   assert.equal(cli.stdout().match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[1], String(cli.port));
+});
+
+test("without --port, a busy 8000 moves every worker, and a replaced one, to the one port the banner names", { skip: !linux && "reads ps and ss" }, async (t) => {
+  const root = tempDir(t, { "a.txt": "on the fallback port" });
+  const blocker = net.createServer();
+  const error = await listenOn(blocker, 8000, "127.0.0.1");
+  // Held by us, or already in use by something else: either way 8000 is busy on 127.0.0.1.
+  if (error === null) t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  else assert.equal(error.code, "EADDRINUSE");
+  const cli = await startCli(t, [root, "--workers", "2", "-b", "127.0.0.1", "-q"]);
+  assert.ok(cli.port >= 8001 && cli.port <= 8020, `port ${cli.port} is in 8001..8020`);
+  assert.match(cli.stdout(), /8000[^\n]*in use|in use[^\n]*8000/, "the banner says 8000 was taken");
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  const [killed] = childPids(cli.child.pid!);
+  process.kill(killed!, "SIGKILL");
+  await eventually(() => { const now = childPids(cli.child.pid!); return now.length === 2 && !now.includes(killed!); }, "a replacement worker");
+  const after = childPids(cli.child.pid!);
+  await eventually(() => after.every((pid) => listeningPids(cli.port).has(pid)), "the new worker listens on the banner's port");
+  assert.equal((await request(cli.port, "/a.txt")).body.toString(), "on the fallback port");
+  const owners = await holdConnections(t, cli.port, 16);
+  assert.deepEqual([...owners].sort(), [...after].sort(), "both workers, the replacement too, hold connections on that port");
 });
 
 test("a worker killed with SIGKILL is replaced, and the port keeps answering meanwhile", { skip: !linux && "reads ps" }, async (t) => {
