@@ -19,6 +19,9 @@ NODE_PEERS = ["sirv", "serve", "http-server"]
 REFERENCE = "nginx"
 # bench/nodefloor.mjs: not a file server (no freshness, no checks), so never a peer; a ceiling.
 FLOOR = "node-floor"
+# bench/nodefloor.mjs --fresh: the same plus the lstat per file and per listing entry that keeps
+# every answer fresh: the ceiling of any Node server that is never stale.
+FRESH_FLOOR = "node-floor-fresh"
 
 raw = sys.argv[1]
 meta = {}
@@ -128,6 +131,15 @@ def best_node(key, scale, better):
     return (max if better == "hi" else min)(vals)[1]
 
 
+def _fresh_vs_nginx():
+    parts = []
+    for sc, key in (("S1", "S1_rps"), ("S4", "S4_rps"), ("S5", "S5_rps"), ("S6", "S6_rps")):
+        a, b = num(FRESH_FLOOR, key), num(REFERENCE, key)
+        if sc in scenarios and a and b:
+            parts.append(f"{sc} {a / b:.2f}")
+    return (" Fresh floor ÷ nginx in this run: " + ", ".join(parts) + ".") if parts else ""
+
+
 out = []
 w = out.append
 w(f"# serve-here benchmark, {meta.get('date', '?')}")
@@ -140,7 +152,9 @@ w(f"Settings: {meta.get('settings', '')}; run time {meta.get('elapsed_s', '?')} 
 w("")
 shown = [s for s in servers]
 with_floor = FLOOR in servers
-cols = shown + ([f"÷ {REFERENCE}"] + (["÷ node floor"] if with_floor else []) + ["÷ best Node peer"] if SUBJECT in servers else [])
+with_fresh = FRESH_FLOOR in servers
+cols = shown + ([f"÷ {REFERENCE}"] + (["÷ node floor"] if with_floor else []) + (["÷ fresh floor"] if with_fresh else [])
+                + ["÷ best Node peer"] if SUBJECT in servers else [])
 w("| | " + " | ".join(cols) + " |")
 w("|---|" + "---:|" * len(cols))
 for label, key, scale, better, kind, _ in ROWS:
@@ -149,6 +163,8 @@ for label, key, scale, better, kind, _ in ROWS:
         cells.append(ratio(key, scale, better, REFERENCE if REFERENCE in servers else None))
         if with_floor:
             cells.append(ratio(key, scale, better, FLOOR))
+        if with_fresh:
+            cells.append(ratio(key, scale, better, FRESH_FLOOR))
         bn = best_node(key, scale, better)
         r = ratio(key, scale, better, bn)
         cells.append(f"{r} ({bn})" if r != "–" else "–")
@@ -162,6 +178,13 @@ if with_floor:
     w("node-floor is bare `node:http` answering a snapshot of the files from memory with ready headers "
       "(`bench/nodefloor.mjs`): no freshness, no checks, so it is no peer but the ceiling of Node's own HTTP "
       "layer on this machine, measured on S1, S2, S5 and S6 only.")
+    w("")
+if with_fresh:
+    w("node-floor-fresh is the same with `--fresh`: one `lstat` of the file per request (S1, S5), of the path for "
+      "a 404 (S6), of every entry before a ready page for a listing (S4), so never stale, and nothing else: the "
+      "ceiling of any Node server that looks at the disk for each answer, as serve-here and nginx do. "
+      "serve-here ÷ fresh floor is what serve-here's own code costs; fresh floor ÷ nginx, the most a Node "
+      "server can reach here." + (_fresh_vs_nginx() if REFERENCE in servers else ""))
     w("")
 if "node_e0_median_ms" in meta:
     e0 = float(meta["node_e0_median_ms"])

@@ -9,10 +9,11 @@
 # work is skipped, and a watchdog ends the whole script shortly after that.
 #
 # Knobs (env):
-#   SERVERS      subset, default "serve-here serve-here-nc serve-here-auth nginx node-floor python sirv http-server serve"
+#   SERVERS      subset, default "serve-here serve-here-nc serve-here-auth nginx node-floor node-floor-fresh python sirv http-server serve"
 #                (serve-here-nc: serve-here --no-compress; serve-here-auth: serve-here --auth, every request
 #                with the right Authorization; variants are measured on S1 S2 C1 only; node-floor: bare
-#                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only)
+#                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only; node-floor-fresh:
+#                the same plus one lstat per file and per listing entry, on S1 S4 S5 S6 only)
 #   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM U1" (U1: PUT uploads, serve-here --upload vs nginx WebDAV);
 #                add Z1 for folders as zip (bench/zip.sh, serve-here only), W1 for --workers (bench/workers.sh),
 #                L1 for a 100,000-entry folder's first page (bench/huge.sh)
@@ -47,13 +48,15 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
   exec timeout --foreground -k 60 $((MAX_SECONDS + 180)) bash "${BASH_SOURCE[0]}" "$@"
 fi
 
-SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx node-floor python sirv http-server serve}"
+SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx node-floor node-floor-fresh python sirv http-server serve}"
 SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM U1}"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
 VARIANT_SCENARIOS="S1 S2 C1"   # never MEM or U1
 # The node floor answers from memory what it read at start-up: files up to 1 MiB, 304 and 404.
 FLOOR_SCENARIOS="S1 S2 S5 S6"
+# The fresh floor adds an lstat per file and per listing entry, and serves its folders' pages.
+FRESH_FLOOR_SCENARIOS="S1 S4 S5 S6"
 DURATION="${DURATION:-4}"
 ROUNDS="${ROUNDS:-3}"
 WARMUP="${WARMUP:-1}"
@@ -254,6 +257,8 @@ server_argv() {
       SRV_ARGV=("$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$port" --host "$HOST" --quiet --auth "$BENCH_AUTH") ;;
     node-floor)  # Node's own ceiling: a snapshot of ROOT in memory, ready headers, no checks (S1 S2 S5 S6 only)
       SRV_ARGV=("$NODE_BIN" "$BENCH_DIR/nodefloor.mjs" "$ROOT" "$port" "$HOST") ;;
+    node-floor-fresh)  # the least a never-stale Node server adds: an lstat per file, per entry (S1 S4 S5 S6 only)
+      SRV_ARGV=("$NODE_BIN" "$BENCH_DIR/nodefloor.mjs" "$ROOT" "$port" "$HOST" --fresh) ;;
     nginx)
       [ -n "$NGINX_BIN" ] || { echo "nginx not installed" >&2; return 1; }
       SRV_ARGV=("$NGINX_BIN" -e "$NGX_DIR/error-$port.log" -p "$NGX_DIR/" -c "$(nginx_conf "$port")") ;;
@@ -370,11 +375,12 @@ scenario_url() {  # $1 scenario $2 port -> sets SC_URL SC_CONNS
 
 is_variant() { [ "$1" = serve-here-nc ] || [ "$1" = serve-here-auth ]; }
 # The scenarios server $1 runs: all of SCENARIOS, or for a variant those of them in VARIANT_SCENARIOS,
-# for the node floor those in FLOOR_SCENARIOS.
+# for the node floors those in FLOOR_SCENARIOS and FRESH_FLOOR_SCENARIOS.
 scenarios_for() {
   local sc out="" only=""
   is_variant "$1" && only=$VARIANT_SCENARIOS
   [ "$1" = node-floor ] && only=$FLOOR_SCENARIOS
+  [ "$1" = node-floor-fresh ] && only=$FRESH_FLOOR_SCENARIOS
   for sc in $SCENARIOS; do
     if [ -z "$only" ] || [[ " $only " == *" $sc "* ]]; then out="$out $sc"; fi
   done

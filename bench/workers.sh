@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # W1, every core: the 1 KiB file (S1's GET /small.html, keep-alive, W1_CONNS connections) from
-# serve-here --workers 2, nginx with worker_processes 2, and serve-here with one process, one after
-# another under the same load. Run by run.sh when SCENARIOS includes W1 (not in the default list), or
+# serve-here --workers 2, nginx with worker_processes 2, serve-here with one process, and the node
+# floors (bench/nodefloor.mjs, plain and --fresh) in 2 node:cluster workers, one after another under
+# the same load. The floors say what any Node server with two workers can reach here. Run by run.sh when SCENARIOS includes W1 (not in the default list), or
 # alone: `bash bench/workers.sh`.
 #
 # Unlike the other scenarios the servers are NOT pinned to SERVER_CPU: two workers need two cores, so
@@ -93,9 +94,12 @@ nginx_conf
 run "serve-here --workers 2" "$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$W1_PORT" --host "$HOST" --quiet --workers 2
 run "nginx, worker_processes 2" nginx -e "$NGX/error.log" -p "$NGX/" -c "$NGX/nginx.conf"
 run "serve-here, 1 process" "$NODE_BIN" "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$W1_PORT" --host "$HOST" --quiet
+run "fresh node floor, 2 workers" "$NODE_BIN" "$BENCH_DIR/nodefloor.mjs" "$ROOT" "$W1_PORT" "$HOST" --fresh --workers 2
+run "node floor, 2 workers" "$NODE_BIN" "$BENCH_DIR/nodefloor.mjs" "$ROOT" "$W1_PORT" "$HOST" --workers 2
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f×", a / b; else print "–" }'; }
 w2=${FIG["serve-here --workers 2"]}; ng=${FIG["nginx, worker_processes 2"]}; w1=${FIG["serve-here, 1 process"]}
+ff=${FIG["fresh node floor, 2 workers"]}; nf=${FIG["node floor, 2 workers"]}
 cat <<MD
 ### W1: every core (1 KiB file, $W1_CONNS connections; median of $W1_ROUNDS × ${DURATION} s)
 
@@ -104,8 +108,10 @@ cat <<MD
 | serve-here --workers 2 | ${w2:-failed} | $(ratio "$w2" "$ng") |
 | nginx, worker_processes 2 | ${ng:-failed} | 1.00× |
 | serve-here, 1 process | ${w1:-failed} | $(ratio "$w1" "$ng") |
+| fresh node floor, 2 workers (an lstat per request) | ${ff:-failed} | $(ratio "$ff" "$ng") |
+| node floor, 2 workers (from memory, no checks) | ${nf:-failed} | $(ratio "$nf" "$ng") |
 
-serve-here --workers 2 against 1 process: $(ratio "$w2" "$w1"). Servers unpinned (every core), wrk pinned to CPU $LOAD_CPU, so each
+serve-here --workers 2 against 1 process: $(ratio "$w2" "$w1"); against the fresh node floor with 2 workers: $(ratio "$w2" "$ff"). Servers unpinned (every core), wrk pinned to CPU $LOAD_CPU, so each
 server shares a core with the load generator. Node $("$NODE_BIN" --version), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(nproc) cores.
-Rounds: serve-here --workers 2: ${EACH["serve-here --workers 2"]:-}; nginx: ${EACH["nginx, worker_processes 2"]:-}; serve-here 1 process: ${EACH["serve-here, 1 process"]:-}.
+Rounds: serve-here --workers 2: ${EACH["serve-here --workers 2"]:-}; nginx: ${EACH["nginx, worker_processes 2"]:-}; serve-here 1 process: ${EACH["serve-here, 1 process"]:-}; fresh floor: ${EACH["fresh node floor, 2 workers"]:-}; node floor: ${EACH["node floor, 2 workers"]:-}.
 MD
