@@ -442,7 +442,7 @@ export function listingReply(req: ServedRequest, target: Extract<TargetPath, { k
   const figures = `${totals.folders} ${totals.files} ${totals.bytes}`;
   if (json) return jsonReply(version.keptBody(`json ${req.url} ${figures}`, memos, () => jsonBody(memos.map((memo) => version.json(memo)))), vary);
   const url = shareUrl(req, target.segments, policy);
-  const html = version.keptBody(`html ${req.url} ${url} ${figures}`, memos, () => {
+  const html = version.keptBody(`html ${req.url} ${url ?? "-"} ${figures}`, memos, () => {
     const carry = carriedQuery(query);
     const rows = query.view === "grid" ? memos.map((memo) => version.tile(memo, carry)) : memos.map((memo) => version.row(memo, carry));
     return Buffer.from(
@@ -454,7 +454,7 @@ export function listingReply(req: ServedRequest, target: Extract<TargetPath, { k
         total: matching.length,
         offset,
         limit: Math.min(limit, Number.MAX_SAFE_INTEGER),
-        share: { url, svg: shareQrSvg(url, policy) },
+        share: url === undefined ? undefined : { url, svg: shareQrSvg(url, policy) },
         upload: policy.upload !== null,
       }),
     );

@@ -1,7 +1,8 @@
 /**
  * "Open on another device": the URL a listing's QR code shows, and that QR code as SVG. The URL
  * is the one the request came to (its Host, which access.ts has already accepted), except that a
- * loopback name is no use to a phone, so there the server's first network URL stands in.
+ * loopback name is no use to a phone, so there the server's first network URL stands in; with no
+ * network URL (bound to 127.0.0.1, or no network at all) there is nothing to share.
  */
 import type { ServedRequest } from "./reply.js";
 import { isLoopbackName, requestedAuthority, requestScheme } from "./access.js";
@@ -14,12 +15,15 @@ const MAX_REMEMBERED_CODES = 64;
 /** Small enough to leave a phone's screen to the listing, large enough for a camera across a desk. */
 const QR_SIZE_PX = 120;
 
-/** The URL of the folder at `segments` for another device: origin, then the canonical path. */
-export function shareUrl(req: ServedRequest, segments: readonly Buffer[], policy: Policy): string {
-  const path = "/" + segments.map((segment) => encodePathSegment(segment) + "/").join("");
+/**
+ * The URL of the folder at `segments` for another device (origin, then the canonical path), or
+ * undefined when the only one there is names this machine: a phone scanning it would ask itself.
+ */
+export function shareUrl(req: ServedRequest, segments: readonly Buffer[], policy: Policy): string | undefined {
   const own = requestOrigin(req);
-  const network = own.loopback ? policy.networkOrigins()[0] : undefined;
-  return (network ?? own.origin) + path;
+  const origin = own.loopback ? policy.networkOrigins()[0] : own.origin;
+  if (origin === undefined) return undefined;
+  return origin + "/" + segments.map((segment) => encodePathSegment(segment) + "/").join("");
 }
 
 /**

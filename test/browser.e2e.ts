@@ -139,9 +139,11 @@ test("compressed responses decode in the browser: the page, its stylesheet and i
   for (const name of ["/", "/site.css", "/app.js"]) assert.equal(encodings.get(name), "br", `${name} travelled as br`);
 });
 
-test("the listing's QR code, unfolded in Chromium, decodes to the page's URL, in light and in dark mode", async (t) => {
+test("the listing's QR code, unfolded in Chromium, decodes to the page's network URL, in light and in dark mode", async (t) => {
   const root = tempDir(t, { "sub dir": { "a.txt": "a" } });
-  const server = await serve(t, { root });
+  // The page is opened through 127.0.0.1, which a phone cannot use: the network URL stands in.
+  const network = "http://192.0.2.7:8000";
+  const server = await serve(t, { root, networkOrigins: () => [network] });
   const browser = await launchChromium();
   t.after(() => browser.close());
   for (const colorScheme of ["light", "dark"] as const) {
@@ -151,15 +153,15 @@ test("the listing's QR code, unfolded in Chromium, decodes to the page's URL, in
     const svg = page.locator("details.share svg");
     const box = await svg.boundingBox();
     assert.ok(box && box.width === 120 && box.height === 120, `the code is 120 px square: ${JSON.stringify(box)}`);
-    assert.equal(decodeQr(await svg.screenshot(), "png"), `${server.url}sub%20dir/`, colorScheme);
-    assert.equal(await page.textContent("details.share figcaption"), `${server.url}sub%20dir/`);
+    assert.equal(decodeQr(await svg.screenshot(), "png"), `${network}/sub%20dir/`, colorScheme);
+    assert.equal(await page.textContent("details.share figcaption"), `${network}/sub%20dir/`);
     await page.close();
   }
 });
 
 test("on a phone screen the folded share box does not push the listing sideways", async (t) => {
   const root = tempDir(t, { "a.txt": "x" });
-  const server = await serve(t, { root });
+  const server = await serve(t, { root, networkOrigins: () => ["http://192.0.2.7:8000"] });
   const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });

@@ -1,7 +1,8 @@
 /**
  * "Open on another device": the listing's QR code (src/share.ts) shows the URL the request came
- * to, or the first network URL when that was a loopback name. Raw sockets, so every Host is exact;
- * the SVG is read back into modules and decoded with zbarimg.
+ * to, or the first network URL when that was a loopback name, and is left out when there is only a
+ * loopback URL to show. Raw sockets, so every Host is exact; the SVG is read back into modules and
+ * decoded with zbarimg.
  */
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
@@ -18,6 +19,10 @@ async function listing(port: number, target: string, host: string | null, versio
   const res = await rawRequest(port, `GET ${target} ${version}\r\n${hostLine}Connection: close\r\n\r\n`);
   assert.equal(res.status, 200, `${target} with Host ${host}`);
   return res.body.toString("utf8");
+}
+
+function hasShareBox(html: string): boolean {
+  return html.includes('<details class="share">');
 }
 
 /** The URL printed under the QR code. */
@@ -42,14 +47,22 @@ function decodeSvg(html: string): string {
   return decodeQr(modulesToPbm(modules), "pbm");
 }
 
-test("on a loopback-only bind, the listing's QR code is its own URL, which decodes", async (t) => {
+test("on a loopback-only bind, a loopback Host gets no share box: a phone would scan a URL that names itself", async (t) => {
+  const { port } = await serveSite(t);
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+    const html = await listing(port, "/sub%20dir/", host);
+    assert.equal(hasShareBox(html), false, `Host ${host}`);
+    assert.match(html, /b\.txt/, "the listing itself is whole");
+  }
+});
+
+test("a network Host's QR code is the page's own URL, which decodes", async (t) => {
   const { port } = await serveSite(t);
   for (const [target, path] of [["/", "/"], ["/sub%20dir/", "/sub%20dir/"], ["/sub%20dir/?q=1", "/sub%20dir/"]]) {
-    const html = await listing(port, target!, `127.0.0.1:${port}`);
-    assert.equal(caption(html), `http://127.0.0.1:${port}${path}`);
-    assert.equal(decodeSvg(html), `http://127.0.0.1:${port}${path}`);
+    const html = await listing(port, target!, `192.168.1.5:${port}`);
+    assert.equal(caption(html), `http://192.168.1.5:${port}${path}`);
+    assert.equal(decodeSvg(html), `http://192.168.1.5:${port}${path}`);
   }
-  assert.equal(caption(await listing(port, "/", `localhost:${port}`)), `http://localhost:${port}/`, "no network URL to stand in");
 });
 
 test("bound to all interfaces, a loopback Host is replaced by the first network URL; other names are kept", async (t) => {
@@ -58,8 +71,11 @@ test("bound to all interfaces, a loopback Host is replaced by the first network 
   const network = server.networkUrls[0]?.replace(/\/$/, "");
   for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `app.localhost:${port}`]) {
     const html = await listing(port, "/sub%20dir/", host);
-    const expected = `${network ?? `http://${host.replace("app.", "")}`}/sub%20dir/`;
-    if (network !== undefined) assert.equal(caption(html), expected, `Host ${host}`);
+    if (network === undefined) {
+      assert.equal(hasShareBox(html), false, `Host ${host}: no network here, so nothing to share`);
+      continue;
+    }
+    assert.equal(caption(html), `${network}/sub%20dir/`, `Host ${host}`);
     assert.equal(decodeSvg(html), caption(html));
   }
   assert.equal(caption(await listing(port, "/", `192.168.1.5:${port}`)), `http://192.168.1.5:${port}/`, "a network name is the page's own URL");
@@ -72,21 +88,26 @@ test("a getter given as networkOrigins stands in for a loopback Host (createHand
   assert.equal(caption(await listing(port, "/", `10.9.9.9:${port}`)), `http://10.9.9.9:${port}/`);
 });
 
-test("an HTTP/1.0 listing without Host shows the address the connection came in on", async (t) => {
-  const { port } = await serveSite(t);
-  assert.equal(caption(await listing(port, "/", null, "HTTP/1.0")), `http://127.0.0.1:${port}/`);
+test("an HTTP/1.0 listing without Host goes by the address the connection came in on: loopback, so the network URL or nothing", async (t) => {
+  const plain = await serveSite(t);
+  assert.equal(hasShareBox(await listing(plain.port, "/", null, "HTTP/1.0")), false);
+  const { port } = await serveSite(t, { networkOrigins: () => ["http://10.1.2.3:9999"] });
+  assert.equal(caption(await listing(port, "/", null, "HTTP/1.0")), "http://10.1.2.3:9999/");
 });
 
 test("with allowedHosts any, a Host that is no URL authority is never echoed: the connection's address stands in", async (t) => {
-  const { port } = await serveSite(t, { allowedHosts: "any" });
-  const html = await listing(port, "/", `"><svg onload=alert(1)>`);
-  assert.equal(caption(html), `http://127.0.0.1:${port}/`);
-  assert.doesNotMatch(html, /onload/);
+  for (const networkOrigins of [() => [], () => ["http://10.1.2.3:9999"]]) {
+    const { port } = await serveSite(t, { allowedHosts: "any", networkOrigins });
+    const html = await listing(port, "/", `"><svg onload=alert(1)>`);
+    assert.doesNotMatch(html, /onload/);
+    if (networkOrigins().length === 0) assert.equal(hasShareBox(html), false, "a loopback connection, no network URL");
+    else assert.equal(caption(html), "http://10.1.2.3:9999/");
+  }
 });
 
 test("the share box is folded by default and the page stays script-free", async (t) => {
   const { port } = await serveSite(t);
-  const html = await listing(port, "/", `127.0.0.1:${port}`);
+  const html = await listing(port, "/", `192.168.1.5:${port}`);
   assert.match(html, /<details class="share"><summary>Open on another device<\/summary>/);
   assert.doesNotMatch(html, /<details class="share" open/);
   assert.doesNotMatch(html, /<script\b/i);
