@@ -33,7 +33,7 @@ import {
   type ListingQuery,
   type ShownName,
 } from "./listing.js";
-import { eachFolderName, entryPath, locate, locateEntry, SEPARATOR, tryFs, type Found } from "./locate.js";
+import { eachFolderName, entryPath, entryStats, locate, locateEntry, SEPARATOR, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
 import { htmlPage, PAGE_CSP, type Reply, type ServedRequest } from "./reply.js";
 import { shareQrSvg, shareUrl } from "./share.js";
@@ -207,12 +207,21 @@ export class FolderVersion {
     const symlink = (this.kinds[i]! & SYMLINK) !== 0;
     let memo = this.memos[i];
     const fsPath = memo?.fsPath ?? entryPath(folder, this.name(i));
-    const entry = locateEntry(folder, { fsPath, symlink }, policy);
-    if (entry === null || entry.kind === "outside") return null;
-    const stats = entry.kind === "unreadable" ? undefined : entry.stats;
-    const kind = entry.kind === "unreadable" ? null : entry.kind;
-    const size = stats?.isFile() ? stats.size : null;
-    const mtimeMs = stats ? stats.mtimeMs : null;
+    let stats: Stats | undefined;
+    if (symlink) {
+      // A link is judged by where it leads.
+      const entry = locateEntry(folder, { fsPath, symlink }, policy);
+      if (entry === null || entry.kind === "outside") return null;
+      stats = entry.kind === "unreadable" ? undefined : entry.stats;
+    } else {
+      // Anything else needs its stat and nothing more: a listing makes a thousand of these a request.
+      const found = entryStats(fsPath, false, policy);
+      if (found === null) return null;
+      stats = found === "unreadable" ? undefined : found;
+    }
+    const kind = stats === undefined ? null : stats.isFile() ? "file" : stats.isDirectory() ? "folder" : "other";
+    const size = kind === "file" ? stats!.size : null;
+    const mtimeMs = stats === undefined ? null : stats.mtimeMs;
     if (memo === undefined) {
       if (this.memoCount >= MAX_ROW_MEMOS) {
         this.memos = [];
@@ -294,7 +303,7 @@ export class FolderVersion {
    */
   keptBody(key: string, memos: readonly RowMemo[], make: () => Buffer): Buffer {
     const kept = this.pages.get(key);
-    if (kept !== undefined && kept.memos.length === memos.length && kept.memos.every((memo, k) => memo === memos[k] && memo.revision === kept.revisions[k])) return kept.body;
+    if (kept !== undefined && sameRows(kept, memos)) return kept.body;
     const body = make();
     if (this.pages.size >= MAX_KEPT_PAGES) this.pages.clear();
     this.pages.set(key, { memos, revisions: Uint32Array.from(memos, (memo) => memo.revision), body });
@@ -321,6 +330,16 @@ export class FolderVersion {
   json(memo: RowMemo): string {
     return (memo.json ??= renderJsonEntry(memo.name, memo.details));
   }
+}
+
+/** Whether a kept page was made from exactly these rows, each at the revision it has now. */
+function sameRows(kept: { memos: readonly RowMemo[]; revisions: Uint32Array }, memos: readonly RowMemo[]): boolean {
+  if (kept.memos.length !== memos.length) return false;
+  for (let k = 0; k < memos.length; k++) {
+    const memo = memos[k]!;
+    if (memo !== kept.memos[k] || memo.revision !== kept.revisions[k]) return false;
+  }
+  return true;
 }
 
 /**
@@ -423,7 +442,7 @@ export function listingReply(req: ServedRequest, target: Extract<TargetPath, { k
   const memos: RowMemo[] = [];
   if (offset === 0 && limit >= matching.length) {
     // The whole folder is shown: each entry is stat'ed for its row, so the order and the footer are exact.
-    const shown: Array<RowMemo | null> = [];
+    const shown = new Array<RowMemo | null>(version.count);
     for (const i of matching) shown[i] = version.statEntry(found, i, policy);
     for (const i of version.sorted(query.q, matching, query)) {
       const memo = shown[i];

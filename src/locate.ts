@@ -198,16 +198,29 @@ export function locateEntry(folder: Found, entry: FolderName | EntryPath, policy
     if (!isInsideRoot(real, policy)) return LEADS_OUT;
     fsPath = real;
   }
+  const stats = entryStats(fsPath, entry.symlink, policy);
+  if (stats === null) return null;
+  if (stats === "unreadable") return UNREADABLE;
+  return classify(fsPath, stats) ?? { kind: "other", stats };
+}
+
+/**
+ * The stats behind a folder entry's path, as `locateEntry` judges them once a link is resolved
+ * (`fsPath` is then its real path, inside the root): null when the entry is gone since the folder
+ * was read, "unreadable" when it cannot be stat'ed or has become a link since. A listing calls it
+ * for every row that is no link, so it makes nothing but the stat.
+ */
+export function entryStats(fsPath: Buffer, symlink: boolean, policy: Policy): Stats | "unreadable" | null {
   let stats: Stats | undefined;
   try {
     // Without links, lstat: an entry swapped for a link since readdir must not be followed.
-    stats = entry.symlink || policy.followSymlinks ? statSync(fsPath, NO_THROW) : lstatSync(fsPath, NO_THROW);
+    stats = symlink || policy.followSymlinks ? statSync(fsPath, NO_THROW) : lstatSync(fsPath, NO_THROW);
   } catch {
-    return UNREADABLE;
+    return "unreadable";
   }
-  if (stats === undefined) return entry.symlink ? UNREADABLE : null;
-  if (stats.isSymbolicLink()) return UNREADABLE; // became a link after readdir: judged on the next read
-  return classify(fsPath, stats) ?? { kind: "other", stats };
+  if (stats === undefined) return symlink ? "unreadable" : null;
+  if (stats.isSymbolicLink()) return "unreadable"; // became a link after readdir: judged on the next read
+  return stats;
 }
 
 /** The file's identity: while all of it is unchanged, so are its bytes (see `RevalidatedCache`). */
