@@ -219,6 +219,11 @@ export interface FailureLimiterOptions {
   maxAddresses?: number;
   /** The clock, in milliseconds. Default: `Date.now`; tests pass their own to step a minute. */
   now?: () => number;
+  /**
+   * Told of each wrong password counted here. `--workers` tells the primary, which counts every
+   * worker's and sends a block back to all of them (`block`). Default: nobody.
+   */
+  onFailure?: (address: string) => void;
 }
 
 /**
@@ -235,12 +240,14 @@ export class FailureLimiter {
   private readonly windowMs: number;
   private readonly maxAddresses: number;
   private readonly now: () => number;
+  private readonly onFailure: ((address: string) => void) | undefined;
 
   constructor(options: FailureLimiterOptions = {}) {
     this.maxFailures = options.maxFailures ?? MAX_FAILURES;
     this.windowMs = options.windowMs ?? FAILURE_WINDOW_MS;
     this.maxAddresses = options.maxAddresses ?? MAX_TRACKED_ADDRESSES;
     this.now = options.now ?? Date.now;
+    this.onFailure = options.onFailure;
   }
 
   /** How many addresses are tracked now. */
@@ -264,7 +271,22 @@ export class FailureLimiter {
     if (record === undefined || now - record.windowStart >= this.windowMs) record = { windowStart: now, failures: 0, blockedUntil: 0 };
     record.failures++;
     if (record.failures >= this.maxFailures) record.blockedUntil = now + this.windowMs;
-    // Re-inserted, so the Map's order is the order of last activity.
+    this.keep(key, record);
+    this.onFailure?.(address);
+  }
+
+  /** Refuses `address` until `untilMs` (a time of the clock), as if it had guessed wrong too often here. */
+  block(address: string, untilMs: number): void {
+    const now = this.now();
+    this.sweep(now);
+    const key = limiterKey(address);
+    const record = this.records.get(key) ?? { windowStart: now, failures: this.maxFailures, blockedUntil: 0 };
+    record.blockedUntil = Math.max(record.blockedUntil, untilMs);
+    this.keep(key, record);
+  }
+
+  /** Puts the record last (the Map's order is the order of last activity), forgetting the least recently active past the bound. */
+  private keep(key: string, record: FailureRecord): void {
     this.records.delete(key);
     if (this.records.size >= this.maxAddresses) this.records.delete(this.records.keys().next().value!);
     this.records.set(key, record);

@@ -7,7 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import path from "node:path";
 import { makeHostRule, type HostRule } from "./access.js";
-import { BasicAuth, type Credentials } from "./auth.js";
+import { BasicAuth, type Credentials, type FailureLimiter } from "./auth.js";
 import type { AccessLogEntry } from "./log.js";
 import type { CompressedFile } from "./compress.js";
 import { RevalidatedCache, type CachedFile } from "./files.js";
@@ -91,6 +91,11 @@ export interface HandlerOptions {
    * worker's pages. Default: this process watches the root itself.
    */
   liveChanges?: LiveChanges;
+  /**
+   * With `auth`: the wrong-password limiter to use instead of one of this handler's own.
+   * `--workers` gives each worker one that also tells the primary, so the limit holds across all.
+   */
+  authLimiter?: FailureLimiter;
   /**
    * Behind a reverse proxy: take the client's address from `X-Forwarded-For` (its last entry, the
    * one the proxy added) for the access log and the wrong-password limit, instead of the proxy's
@@ -225,7 +230,7 @@ export function makePolicy(options: HandlerOptions): Policy {
     networkOrigins: options.networkOrigins ?? (() => []),
     shareQrCodes: new Map(),
     // An empty list is a mistake, not "no passwords": BasicAuth refuses it rather than serve openly.
-    auth: options.auth === undefined ? null : new BasicAuth(options.auth),
+    auth: options.auth === undefined ? null : new BasicAuth(options.auth, options.authLimiter),
     upload: null,
     allow: options.upload ? `${READ_METHODS}, PUT, POST` : READ_METHODS,
     pageCsp: pageCspFor(options),

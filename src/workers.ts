@@ -14,6 +14,7 @@ import cluster, { type Worker } from "node:cluster";
 import { realpathSync } from "node:fs";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";
+import { FailureLimiter } from "./auth.js";
 import { newBootId, type LiveChanges } from "./live.js";
 import type { AccessLogEntry } from "./log.js";
 import { startServer, type ServerOptions, type StartedServer } from "./server.js";
@@ -32,11 +33,13 @@ export interface StartedCluster extends ClusterAddresses {
 }
 
 /** The options a worker can be sent: everything but the callbacks, which stay in the primary. */
-type WorkerOptions = Omit<ServerOptions, "onResponse" | "onError" | "networkOrigins" | "liveChanges">;
+type WorkerOptions = Omit<ServerOptions, "onResponse" | "onError" | "networkOrigins" | "liveChanges" | "authLimiter">;
 
 type ToWorker =
   | { kind: "serve-here:start"; options: WorkerOptions; log: boolean; boot: string | null }
   | { kind: "serve-here:changed"; urlPath: string }
+  /** Too many wrong passwords from this address, across the workers: refuse it until then. */
+  | { kind: "serve-here:auth-block"; address: string; untilMs: number }
   | { kind: "serve-here:stop"; graceMs: number };
 
 type ToPrimary =
@@ -45,7 +48,9 @@ type ToPrimary =
   | { kind: "serve-here:listening"; addresses: ClusterAddresses }
   | { kind: "serve-here:failed"; code: string | undefined; message: string }
   | { kind: "serve-here:log"; entries: AccessLogEntry[] }
-  | { kind: "serve-here:watch"; on: boolean };
+  | { kind: "serve-here:watch"; on: boolean }
+  /** A wrong password from this address, for the count the primary keeps over every worker. */
+  | { kind: "serve-here:auth-failure"; address: string };
 
 /** A worker that lived this long before it died is restarted at once; one that died sooner waits. */
 const STABLE_MS = 10_000;
@@ -79,12 +84,26 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // Structured clone keeps the log entries' Dates, and the options as they are.
   cluster.setupPrimary({ serialization: "advanced" });
-  const { onResponse, onError: _onError, networkOrigins: _networkOrigins, liveChanges: _liveChanges, ...workerOptions } = options;
+  const { onResponse, onError: _onError, networkOrigins: _networkOrigins, liveChanges: _liveChanges, authLimiter: _authLimiter, ...workerOptions } = options;
   const boot = options.live ? newBootId() : null;
   const live = options.live ? new SharedWatcher(options) : null;
   const slots: Slot[] = Array.from({ length: count }, (_, i) => ({ number: i + 1, worker: null, startedAt: 0, quickDeaths: 0, restart: null }));
   /** What the next worker is started with: once the first listens, its exact port. */
   let startWith: WorkerOptions = workerOptions;
+
+  // Every worker's wrong passwords, counted here as one server would count them: an address that
+  // spreads its guesses over the workers' connections is refused by all of them after ten in all.
+  const failures = new FailureLimiter();
+  const countFailure = (from: Worker, address: string): void => {
+    const known = failures.blockedFor(address) > 0;
+    if (!known) failures.recordFailure(address);
+    const blockedMs = failures.blockedFor(address);
+    if (blockedMs === 0) return;
+    const block: ToWorker = { kind: "serve-here:auth-block", address, untilMs: Date.now() + blockedMs };
+    // Just blocked: every worker. Blocked before: only the one that did not know (started since, or its guess was in flight).
+    const told = known ? [from] : slots.flatMap((slot) => (slot.worker ? [slot.worker] : []));
+    for (const worker of told) send(worker, block);
+  };
   let running = false;
   let stopping = false;
 
@@ -110,6 +129,8 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
             return;
           case "serve-here:watch":
             return live?.want(worker, message.on);
+          case "serve-here:auth-failure":
+            return countFailure(worker, message.address);
         }
       });
       worker.on("exit", (code: number | null, signal: NodeJS.Signals | null) => {
@@ -281,6 +302,7 @@ export function serveAsWorker(): Promise<undefined> {
     lastLogSent = new Promise((resolve) => toPrimary({ kind: "serve-here:log", entries }, resolve));
   };
   let changeListener: ((urlPath: string) => void) | null = null;
+  let authLimiter: FailureLimiter | null = null;
   let started: StartedServer | null = null;
 
   process.on("message", (message: ToWorker) => {
@@ -304,7 +326,9 @@ export function serveAsWorker(): Promise<undefined> {
                   };
                 },
               };
-        startServer({ ...message.options, onResponse, liveChanges }).then(
+        // Each wrong password counts here at once, and in the primary's count over every worker.
+        authLimiter = new FailureLimiter({ onFailure: (address) => toPrimary({ kind: "serve-here:auth-failure", address }) });
+        startServer({ ...message.options, onResponse, liveChanges, authLimiter }).then(
           (server) => {
             started = server;
             const { port, host, url, networkUrls, network } = server;
@@ -316,6 +340,8 @@ export function serveAsWorker(): Promise<undefined> {
       }
       case "serve-here:changed":
         return changeListener?.(message.urlPath);
+      case "serve-here:auth-block":
+        return authLimiter?.block(message.address, message.untilMs);
       case "serve-here:stop":
         // The last responses' entries are logged on their "close", which comes with their sockets'.
         return void (started?.close(message.graceMs) ?? Promise.resolve()).then(() =>

@@ -274,6 +274,27 @@ test("the limiter's default bound holds against many addresses, and expired reco
   assert.equal(limiter.size, 1, "a minute later, every old record is gone");
 });
 
+test("the limiter tells onFailure of each failure it counts, and a block from elsewhere (the primary's count) refuses until its end", () => {
+  let now = 0;
+  const told: string[] = [];
+  const limiter = new FailureLimiter({ now: () => now, onFailure: (address) => told.push(address) });
+  limiter.recordFailure("192.0.2.1");
+  limiter.recordFailure("2001:db8:1:2::1");
+  assert.deepEqual(told, ["192.0.2.1", "2001:db8:1:2::1"], "the address as given; the receiver counts it by its own rule");
+  limiter.block("192.0.2.7", 45_000);
+  assert.equal(limiter.blockedFor("192.0.2.7"), 45_000, "never guessed here, blocked all the same");
+  limiter.block("192.0.2.7", 30_000);
+  assert.equal(limiter.blockedFor("192.0.2.7"), 45_000, "a block never shortens one already there");
+  limiter.block("2001:db8:1:2::99", 10_000);
+  assert.equal(limiter.blockedFor("2001:db8:1:2:ffff::5"), 10_000, "an IPv6 block covers its /64");
+  now = 45_000;
+  assert.equal(limiter.blockedFor("192.0.2.7"), 0, "at its end, the address may try again");
+  assert.deepEqual(told, ["192.0.2.1", "2001:db8:1:2::1"], "a block is not a failure to tell");
+  const bounded = new FailureLimiter({ maxAddresses: 10 });
+  for (let i = 0; i < 100; i++) bounded.block(`10.0.0.${i}`, Date.now() + 60_000);
+  assert.equal(bounded.size, 10, "blocks are bounded like failures");
+});
+
 test("IPv6 addresses count by their /64: one host cannot dodge the limit by changing its interface id", () => {
   assert.equal(limiterKey("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
   assert.equal(limiterKey("2001:db8:1:2::9"), "2001:db8:1:2::/64");

@@ -264,6 +264,68 @@ test("with --live, one watcher in the primary reaches pages on every worker, and
   for (const s of streams) assert.deepEqual(s.messages.at(-1), { changed: ["/style.css"] });
 });
 
+/** A connection to `port` on 127.0.0.1, once it is established. */
+function connectTo(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+    socket.on("error", reject);
+  });
+}
+
+/** The pid of the worker holding the server side of the connection whose client port is `clientPort`. */
+function ownerOf(port: number, clientPort: number): number {
+  const out = execFileSync("ss", ["-Htnp", "state", "established", `( sport = :${port} and dport = :${clientPort} )`], { encoding: "utf8" });
+  const pid = Number(/pid=(\d+)/.exec(out)?.[1]);
+  assert.ok(pid > 0, `ss names the worker of client port ${clientPort}: ${out}`);
+  return pid;
+}
+
+/** Sends one request with `Connection: close` on `socket` and gives the status of its answer. */
+function statusOn(socket: net.Socket, authorization: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(Buffer.concat(chunks).toString("latin1"))?.[1] ?? 0)));
+    socket.write(`GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${authorization}\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+test("with --auth, ten wrong passwords spread over the workers get the address refused by every worker", { skip: !linux && "reads ps and ss" }, async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  const cli = await startCli(t, [root, "--workers", "2", "--port", "0", "--bind", "127.0.0.1", "--quiet", "--auth", "ann:right"]);
+  await eventually(() => childPids(cli.child.pid!).length === 2, "two workers");
+  const workers = childPids(cli.child.pid!);
+  await eventually(() => workers.every((pid) => listeningPids(cli.port).has(pid)), "both workers listen");
+  const basic = (password: string) => "Basic " + Buffer.from(`ann:${password}`).toString("base64");
+  // Five wrong guesses on each worker's connections: counted apart, neither worker would refuse.
+  const guesses = new Map<number, number>(workers.map((pid) => [pid, 0]));
+  for (let connections = 0; [...guesses.values()].some((n) => n < 5); connections++) {
+    assert.ok(connections < 500, `the kernel kept giving connections to one worker: ${JSON.stringify([...guesses])}`);
+    const socket = await connectTo(cli.port);
+    const owner = ownerOf(cli.port, socket.localPort!);
+    if (guesses.get(owner)! >= 5) {
+      socket.destroy();
+      continue;
+    }
+    assert.equal(await statusOn(socket, basic("wrong")), 401, `guess ${connections} on worker ${owner}`);
+    guesses.set(owner, guesses.get(owner)! + 1);
+  }
+  // Now every worker refuses the address, even with the right password (the block reaches each over IPC).
+  const refusedBy = new Set<number>();
+  for (let connections = 0; refusedBy.size < 2; connections++) {
+    assert.ok(connections < 500, `refused by ${[...refusedBy]} only`);
+    const socket = await connectTo(cli.port);
+    const owner = ownerOf(cli.port, socket.localPort!);
+    const status = await statusOn(socket, basic("right"));
+    if (status === 429) refusedBy.add(owner);
+    else {
+      assert.equal(status, 200, "before the block arrives, the right password is let in, never counted");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+});
+
 test("--workers takes a whole number or auto", async () => {
   for (const bad of ["0", "-1", "two", "1.5", "257"]) {
     const run = await runCli([`--workers=${bad}`]);
