@@ -45,20 +45,8 @@ kill -TERM -- "-$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null
 
 # nginx's autoindex of the same folder: every entry on one page.
 NGX_DIR=$(mktemp -d)
-cat > "$NGX_DIR/nginx.conf" <<CONF
-$([ "$(id -u)" = 0 ] && echo "user $(id -un);")
-worker_processes 1;
-daemon off;
-pid $NGX_DIR/nginx.pid;
-error_log $NGX_DIR/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $NGX_DIR/body; proxy_temp_path $NGX_DIR/proxy; fastcgi_temp_path $NGX_DIR/fcgi;
-  uwsgi_temp_path $NGX_DIR/uwsgi; scgi_temp_path $NGX_DIR/scgi;
-  server { listen $HOST:$((L1_PORT + 1)); root $HROOT; autoindex on; }
-}
-CONF
+source "$BENCH_DIR/nginx-conf.sh"
+nginx_static_conf "$NGX_DIR" $((L1_PORT + 1)) "$HROOT" 1 "" "    autoindex on;" > /dev/null
 taskset -c "$SERVER_CPU" nginx -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" > /dev/null 2>&1 &
 NGX_PID=$!
 ngx_rounds=()
