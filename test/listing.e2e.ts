@@ -109,6 +109,23 @@ async function openPage(browser: Browser, size: (typeof VIEWPORTS)[number], colo
   return context.newPage();
 }
 
+/**
+ * Runs `look` on a fresh page at each viewport, light and dark (`script`: the page may run script),
+ * closing the page after; `look` is told where it is, as `1000-light`, for its messages and shots.
+ */
+async function atEveryLook(browser: Browser, look: (page: Page, where: string) => Promise<void>, script = false): Promise<void> {
+  for (const size of VIEWPORTS) {
+    for (const scheme of ["light", "dark"] as const) {
+      const page = await openPage(browser, size, scheme, script);
+      try {
+        await look(page, `${size.name}-${scheme}`);
+      } finally {
+        await page.context().close();
+      }
+    }
+  }
+}
+
 async function names(page: Page): Promise<string[]> {
   return page.$$eval("tbody td.name a", (anchors) => anchors.map((a) => a.textContent ?? "").filter((text) => text !== "../"));
 }
@@ -173,22 +190,18 @@ test("the filter box finds names as you would type them, and the footer counts w
   const server = await serve(t, { root });
   const browser = await launchChromium();
   t.after(() => browser.close());
-  for (const size of VIEWPORTS) {
-    for (const scheme of ["light", "dark"] as const) {
-      const page = await openPage(browser, size, scheme);
-      await page.goto(`${server.url}Holiday%202024/?sort=size&order=desc`);
-      await page.fill("input[name=q]", "IMG_001");
-      await Promise.all([page.waitForNavigation(), page.press("input[name=q]", "Enter")]);
-      const url = new URL(page.url());
-      assert.equal(url.searchParams.get("q"), "IMG_001");
-      assert.equal(url.searchParams.get("sort"), "size", "the order rides along");
-      assert.deepEqual((await names(page)).sort(), Array.from({ length: 10 }, (_, i) => `IMG_00${10 + i}.png`));
-      assert.match((await page.textContent(".summary")) ?? "", /^0 folders, 10 files matching “IMG_001”, .* in total$/);
-      await assertNoSidewaysScroll(page, `filter ${size.name} ${scheme}`);
-      await shot(page, `filter-${size.name}-${scheme}`);
-      await page.context().close();
-    }
-  }
+  await atEveryLook(browser, async (page, where) => {
+    await page.goto(`${server.url}Holiday%202024/?sort=size&order=desc`);
+    await page.fill("input[name=q]", "IMG_001");
+    await Promise.all([page.waitForNavigation(), page.press("input[name=q]", "Enter")]);
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get("q"), "IMG_001");
+    assert.equal(url.searchParams.get("sort"), "size", "the order rides along");
+    assert.deepEqual((await names(page)).sort(), Array.from({ length: 10 }, (_, i) => `IMG_00${10 + i}.png`));
+    assert.match((await page.textContent(".summary")) ?? "", /^0 folders, 10 files matching “IMG_001”, .* in total$/);
+    await assertNoSidewaysScroll(page, `filter ${where}`);
+    await shot(page, `filter-${where}`);
+  });
 });
 
 test("the grid view shows lazy thumbnails of the photos, names beneath, and links back to the table", async (t) => {
@@ -198,35 +211,31 @@ test("the grid view shows lazy thumbnails of the photos, names beneath, and link
   const server = await serve(t, { root });
   const browser = await launchChromium();
   t.after(() => browser.close());
-  for (const size of VIEWPORTS) {
-    for (const scheme of ["light", "dark"] as const) {
-      const page = await openPage(browser, size, scheme, true);
-      const fetched = new Set<string>();
-      page.on("request", (request) => request.url().endsWith(".png") && fetched.add(request.url()));
-      await page.goto(`${server.url}Holiday%202024/`);
-      await Promise.all([page.waitForNavigation(), page.click("a.view")]);
-      assert.equal(new URL(page.url()).search, "?view=grid");
-      const images = page.locator("ul.grid img");
-      assert.equal(await images.count(), 240);
-      assert.deepEqual(new Set(await images.evaluateAll((imgs) => imgs.map((img) => img.getAttribute("loading")))), new Set(["lazy"]));
-      // The first thumbnails are drawn from the files themselves...
-      await page.waitForFunction(() => {
-        const first = document.querySelector<HTMLImageElement>("ul.grid img");
-        return first !== null && first.complete && first.naturalWidth === 96;
-      });
-      // ...and those far below the fold are not fetched until scrolled to.
-      assert.ok(fetched.size < 240, `${fetched.size} of 240 images fetched before scrolling`);
-      assert.equal(await page.textContent("ul.grid li:nth-child(2) .label"), "Day 1/", "names beneath, after ../");
-      await assertNoSidewaysScroll(page, `grid ${size.name} ${scheme}`);
-      await shot(page, `grid-${size.name}-${scheme}`);
-      await page.locator("ul.grid li").last().scrollIntoViewIfNeeded();
-      await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>("ul.grid img")].at(-1)!.complete);
-      assert.ok(fetched.size > 0 && (await page.locator("ul.grid img").last().evaluate((img: HTMLImageElement) => img.naturalWidth)) === 96, "the last thumbnail loads once scrolled to");
-      await Promise.all([page.waitForNavigation(), page.click("a.view")]);
-      assert.equal(new URL(page.url()).search, "", "Table view goes back to the plain table");
-      await page.context().close();
-    }
-  }
+  await atEveryLook(browser, async (page, where) => {
+    const fetched = new Set<string>();
+    page.on("request", (request) => request.url().endsWith(".png") && fetched.add(request.url()));
+    await page.goto(`${server.url}Holiday%202024/`);
+    await Promise.all([page.waitForNavigation(), page.click("a.view")]);
+    assert.equal(new URL(page.url()).search, "?view=grid");
+    const images = page.locator("ul.grid img");
+    assert.equal(await images.count(), 240);
+    assert.deepEqual(new Set(await images.evaluateAll((imgs) => imgs.map((img) => img.getAttribute("loading")))), new Set(["lazy"]));
+    // The first thumbnails are drawn from the files themselves...
+    await page.waitForFunction(() => {
+      const first = document.querySelector<HTMLImageElement>("ul.grid img");
+      return first !== null && first.complete && first.naturalWidth === 96;
+    });
+    // ...and those far below the fold are not fetched until scrolled to.
+    assert.ok(fetched.size < 240, `${fetched.size} of 240 images fetched before scrolling`);
+    assert.equal(await page.textContent("ul.grid li:nth-child(2) .label"), "Day 1/", "names beneath, after ../");
+    await assertNoSidewaysScroll(page, `grid ${where}`);
+    await shot(page, `grid-${where}`);
+    await page.locator("ul.grid li").last().scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>("ul.grid img")].at(-1)!.complete);
+    assert.ok(fetched.size > 0 && (await page.locator("ul.grid img").last().evaluate((img: HTMLImageElement) => img.naturalWidth)) === 96, "the last thumbnail loads once scrolled to");
+    await Promise.all([page.waitForNavigation(), page.click("a.view")]);
+    assert.equal(new URL(page.url()).search, "", "Table view goes back to the plain table");
+  }, true);
 });
 
 test("breadcrumbs lead to each folder above, at 1,000 px and 390 px, light and dark", async (t) => {
@@ -234,22 +243,18 @@ test("breadcrumbs lead to each folder above, at 1,000 px and 390 px, light and d
   const server = await serve(t, { root });
   const browser = await launchChromium();
   t.after(() => browser.close());
-  for (const size of VIEWPORTS) {
-    for (const scheme of ["light", "dark"] as const) {
-      const page = await openPage(browser, size, scheme);
-      await page.goto(`${server.url}Holiday%202024/Day%201/`);
-      assert.equal((await page.textContent("h1"))?.trim(), "Directory listing for /Holiday 2024/Day 1/");
-      assert.equal(await page.getAttribute("h1 a[aria-current=page]", "href"), ".");
-      await shot(page, `table-subfolder-${size.name}-${scheme}`);
-      await Promise.all([page.waitForNavigation(), page.click("h1 a:text-is('Holiday 2024')")]);
-      assert.equal(new URL(page.url()).pathname, "/Holiday%202024/");
-      await assertNoSidewaysScroll(page, `table ${size.name} ${scheme}`);
-      await shot(page, `table-${size.name}-${scheme}`, true);
-      await Promise.all([page.waitForNavigation(), page.click("h1 a:text-is('/')")]);
-      assert.equal(new URL(page.url()).pathname, "/");
-      await page.context().close();
-    }
-  }
+  await atEveryLook(browser, async (page, where) => {
+    await page.goto(`${server.url}Holiday%202024/Day%201/`);
+    assert.equal((await page.textContent("h1"))?.trim(), "Directory listing for /Holiday 2024/Day 1/");
+    assert.equal(await page.getAttribute("h1 a[aria-current=page]", "href"), ".");
+    await shot(page, `table-subfolder-${where}`);
+    await Promise.all([page.waitForNavigation(), page.click("h1 a:text-is('Holiday 2024')")]);
+    assert.equal(new URL(page.url()).pathname, "/Holiday%202024/");
+    await assertNoSidewaysScroll(page, `table ${where}`);
+    await shot(page, `table-${where}`, true);
+    await Promise.all([page.waitForNavigation(), page.click("h1 a:text-is('/')")]);
+    assert.equal(new URL(page.url()).pathname, "/");
+  });
 });
 
 test("the keyboard reaches every row, with a visible focus ring", async (t) => {
@@ -287,24 +292,20 @@ test("a 100,000-entry folder shows its first 1,000 rows, the total, and a next-p
   const server = await serve(t, { root });
   const browser = await launchChromium();
   t.after(() => browser.close());
-  for (const size of VIEWPORTS) {
-    for (const scheme of ["light", "dark"] as const) {
-      const page = await openPage(browser, size, scheme);
-      await page.goto(`${server.url}huge/`);
-      assert.equal(await page.locator("tbody tr").count(), 1001, "../ and 1,000 rows");
-      assert.match((await page.textContent("nav.pages")) ?? "", /1–1,000 of 100,000/);
-      assert.match((await page.textContent(".summary")) ?? "", /^0 folders, 100,000 files, /);
-      await page.locator("nav.pages").scrollIntoViewIfNeeded();
-      await shot(page, `huge-footer-${size.name}-${scheme}`);
-      await Promise.all([page.waitForNavigation(), page.click("a[rel=next]")]);
-      assert.equal(new URL(page.url()).search, "?offset=1000");
-      const shown = await names(page);
-      assert.equal(shown[0], "scan-001000.tif");
-      assert.equal(shown.length, 1000);
-      assert.match((await page.textContent("nav.pages")) ?? "", /1,001–2,000 of 100,000/);
-      assert.equal(await page.locator("a[rel=prev]").count(), 1);
-      await assertNoSidewaysScroll(page, `huge ${size.name} ${scheme}`);
-      await page.context().close();
-    }
-  }
+  await atEveryLook(browser, async (page, where) => {
+    await page.goto(`${server.url}huge/`);
+    assert.equal(await page.locator("tbody tr").count(), 1001, "../ and 1,000 rows");
+    assert.match((await page.textContent("nav.pages")) ?? "", /1–1,000 of 100,000/);
+    assert.match((await page.textContent(".summary")) ?? "", /^0 folders, 100,000 files, /);
+    await page.locator("nav.pages").scrollIntoViewIfNeeded();
+    await shot(page, `huge-footer-${where}`);
+    await Promise.all([page.waitForNavigation(), page.click("a[rel=next]")]);
+    assert.equal(new URL(page.url()).search, "?offset=1000");
+    const shown = await names(page);
+    assert.equal(shown[0], "scan-001000.tif");
+    assert.equal(shown.length, 1000);
+    assert.match((await page.textContent("nav.pages")) ?? "", /1,001–2,000 of 100,000/);
+    assert.equal(await page.locator("a[rel=prev]").count(), 1);
+    await assertNoSidewaysScroll(page, `huge ${where}`);
+  });
 });
