@@ -8,28 +8,25 @@
 #        URL_PATH   what to request (/small.html, the S1 file; /many/ profiles the listing, /medium.bin S2)
 #        HEADER     an extra request header, e.g. 'If-None-Match: "..."' for S5
 #        TOP        rows to print (25)            PORT (18490)  SERVER_CPU (0)  LOAD_CPU (1)
+#        NODE_BIN   the node to profile (node on PATH), BENCH_WORK (bench/.work)
 #        NODE_FLAGS more node flags, e.g. --cpu-prof-interval=100 (µs; default 1000)
 #        SERVER_FLAGS more serve-here flags, e.g. '--auth user:pw' (with HEADER 'Authorization: Basic …')
 #        PROFILE_DIR  where the .cpuprofile goes (bench/profiles/<date>-<time>/, git-ignored)
 #        BUILD      1 = npm run build first (default)
 # Open the .cpuprofile in Chrome DevTools (Performance tab, "Load profile") or speedscope for flame graphs.
-set -euo pipefail
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+set -e
 DURATION="${DURATION:-10}"
 CONNS="${CONNS:-50}"
 URL_PATH="${URL_PATH:-/small.html}"
 HEADER="${HEADER:-}"
 TOP="${TOP:-25}"
 PORT="${PORT:-18490}"
-SERVER_CPU="${SERVER_CPU:-0}"
-LOAD_CPU="${LOAD_CPU:-1}"
 NODE_FLAGS="${NODE_FLAGS:-}"
 SERVER_FLAGS="${SERVER_FLAGS:-}"
 BUILD="${BUILD:-1}"
 PROFILE_DIR="${PROFILE_DIR:-$BENCH_DIR/profiles/$(date -u +%Y-%m-%d-%H%M%S)}"
-ROOT="${BENCH_WORK:-$BENCH_DIR/.work}/root"
-HOST=127.0.0.1
+ROOT="$BENCH_WORK/root"
 
 command -v wrk >/dev/null || { echo "profile: wrk is missing; run bash bench/setup.sh" >&2; exit 1; }
 [ "$BUILD" = 1 ] && (cd "$REPO_DIR" && npm run build --silent) >&2
@@ -38,7 +35,7 @@ mkdir -p "$PROFILE_DIR"
 if ss -Hltn "sport = :$PORT" | grep -q .; then echo "profile: port $PORT is busy; set PORT" >&2; exit 1; fi
 
 # shellcheck disable=SC2086  # NODE_FLAGS and SERVER_FLAGS are lists of flags
-setsid taskset -c "$SERVER_CPU" node --cpu-prof --cpu-prof-dir="$PROFILE_DIR" $NODE_FLAGS \
+setsid taskset -c "$SERVER_CPU" "$NODE_BIN" --cpu-prof --cpu-prof-dir="$PROFILE_DIR" $NODE_FLAGS \
   "$REPO_DIR/bin/serve-here.js" "$ROOT" --port "$PORT" --host "$HOST" --quiet $SERVER_FLAGS > "$PROFILE_DIR/server.log" 2>&1 < /dev/null &
 pid=$!
 stop() {  # SIGTERM lets serve-here close and exit normally, which is when V8 writes the profile
@@ -67,4 +64,4 @@ wait "$pid" 2>/dev/null || true
 prof="$(ls -t "$PROFILE_DIR"/*.cpuprofile 2>/dev/null | head -1 || true)"
 [ -n "$prof" ] || { echo "profile: no .cpuprofile written in $PROFILE_DIR" >&2; exit 1; }
 echo >&2
-node "$BENCH_DIR/cpuprofile-top.mjs" "$prof" --top "$TOP"
+"$NODE_BIN" "$BENCH_DIR/cpuprofile-top.mjs" "$prof" --top "$TOP"
