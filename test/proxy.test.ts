@@ -1,6 +1,6 @@
 /**
  * Behind a caching reverse proxy: Debian's nginx on loopback, in front of serve-here, with the
- * configuration the README shows (`proxy_cache`, `proxy_cache_revalidate on`). Without nginx these
+ * configuration docs/proxies.md shows (`proxy_cache`, `proxy_cache_revalidate on`). Without nginx these
  * tests are skipped, saying why. `--trust-proxy` is also checked without nginx, with the header
  * sent straight to serve-here.
  */
@@ -38,7 +38,7 @@ function freePort(): Promise<number> {
 }
 
 /**
- * The configuration the README shows, in a temporary prefix of its own (pid, temp paths, cache and
+ * The configuration docs/proxies.md shows, in a temporary prefix of its own (pid, temp paths, cache and
  * error log there), so it runs without root. As root, nginx's workers run as root too (`user
  * root;`), or they could not write the cache folder made here.
  */
