@@ -13,15 +13,26 @@
 //
 // --workers N: the same in N node:cluster workers sharing the port (the W1 scenario, bench/workers.sh).
 //
-//   node bench/nodefloor.mjs ROOT PORT HOST [--fresh] [--workers N]
+// --h2 --cert FILE --key FILE: HTTP/2 over TLS instead (the H group, bench/h2.sh): node:http2's secure
+// server on its stream API only (`stream.respond()` then `stream.end(body)`; no compatibility
+// request/response objects, no HTTP/1), the same headers in lower case, files up to 64 MiB kept in
+// memory (H2 sends the 64 MiB one from there). With --fresh it is the "h2 fresh floor": one lstat per
+// request, the body from memory, nothing else. Same streams per session as serve-here (100).
+// HTTP/2 only: it has no HTTP/1.1 figure in H3.
+//
+//   node bench/nodefloor.mjs ROOT PORT HOST [--fresh] [--workers N] [--h2 --cert FILE --key FILE]
 import cluster from 'node:cluster';
 import http from 'node:http';
+import http2 from 'node:http2';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const [root, port = '8000', host = '127.0.0.1', ...flags] = process.argv.slice(2);
 const fresh = flags.includes('--fresh');
 const workers = flags.includes('--workers') ? Number(flags[flags.indexOf('--workers') + 1]) : 1;
+const h2 = flags.includes('--h2');
+const option = (name) => (flags.includes(name) ? flags[flags.indexOf(name) + 1] : undefined);
+const maxSize = (h2 ? 64 : 1) * 1024 * 1024;
 if (workers > 1 && cluster.isPrimary) {
   for (let i = 0; i < workers; i++) cluster.fork();
   process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers)) w.kill(); process.exit(0); });
@@ -40,7 +51,16 @@ function serve() {
     const etag = `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${Math.floor(stats.mtimeMs).toString(36)}"`;
     const common = ['ETag', etag, 'Last-Modified', stats.mtime.toUTCString(), 'Cache-Control', 'no-cache', 'Accept-Ranges', 'bytes', 'X-Content-Type-Options', 'nosniff'];
     const type = TYPES[path.extname(full)] ?? 'application/octet-stream';
-    return { path: Buffer.from(full), size: stats.size, mtimeMs: stats.mtimeMs, data, etag, ok: ['Content-Type', type, 'Content-Length', String(data.length), ...common], notModified: common };
+    const ok = ['Content-Type', type, 'Content-Length', String(data.length), ...common];
+    return { path: Buffer.from(full), size: stats.size, mtimeMs: stats.mtimeMs, data, etag, ok, notModified: common,
+      h2ok: h2Headers(200, ok), h2NotModified: h2Headers(304, common) };
+  }
+
+  /** The same header list as an HTTP/2 header object: `:status` and lower-case names. */
+  function h2Headers(status, list) {
+    const headers = { ':status': status };
+    for (let i = 0; i < list.length; i += 2) headers[list[i].toLowerCase()] = list[i + 1];
+    return headers;
   }
 
   function listingPage(entries) {
@@ -56,7 +76,7 @@ function serve() {
       const stats = fs.lstatSync(full);
       entries.push({ name: entry.name, path: Buffer.from(full), size: stats.size, mtimeMs: stats.mtimeMs });
       if (entry.isDirectory()) { if (files.size < 5000) walk(full, prefix + entry.name + '/'); continue; }
-      if (!entry.isFile() || stats.size > 1024 * 1024) continue;
+      if (!entry.isFile() || stats.size > maxSize) continue;
       files.set(encodeURI(prefix + entry.name), snapshot(full, stats));
     }
     folders.set(encodeURI(prefix), { entries, page: listingPage(entries) });
@@ -87,6 +107,8 @@ function serve() {
     return folder.page;
   }
 
+  if (h2) return serveH2();
+
   http.createServer((req, res) => {
     const q = req.url.indexOf('?');
     const key = q === -1 ? req.url : req.url.slice(0, q);
@@ -102,4 +124,34 @@ function serve() {
     res.writeHead(200, file.ok);
     res.end(req.method === 'HEAD' ? undefined : file.data);
   }).listen(Number(port), host);
+
+  // --h2: the stream API only. Each stream: its path, the lstat (--fresh), respond() and end().
+  function serveH2() {
+    const h2NotFound = h2Headers(404, notFoundHeaders);
+    // maxSessionMemory (MiB): whole bodies go into the session's queue at once (H3: 100 × 1 MiB), past
+    // node:http2's default of 10, which would refuse new streams with ENHANCE_YOUR_CALM.
+    const server = http2.createSecureServer({ cert: fs.readFileSync(option('--cert')), key: fs.readFileSync(option('--key')),
+      settings: { maxConcurrentStreams: 100 }, maxSessionMemory: 1024 });
+    const ignore = () => {};
+    server.on('sessionError', ignore);
+    server.on('stream', (stream, headers) => {
+      stream.on('error', ignore); // a client's reset must not end the floor
+      const url = headers[':path'];
+      const q = url.indexOf('?');
+      const key = q === -1 ? url : url.slice(0, q);
+      const head = headers[':method'] === 'HEAD';
+      let file = files.get(key);
+      if (fresh && file) file = current(key, file);
+      if (!file) {
+        const folder = fresh ? folders.get(key) : undefined;
+        if (folder) { const page = currentListing(folder); stream.respond(h2Headers(200, page.headers)); return stream.end(head ? undefined : page.data); }
+        if (fresh) { try { fs.lstatSync(path.join(root, decodeURIComponent(key)), NOT_EXISTING); } catch {} }
+        stream.respond(h2NotFound); return stream.end(notFound);
+      }
+      if (headers['if-none-match'] === file.etag) return stream.respond(file.h2NotModified, { endStream: true });
+      stream.respond(file.h2ok);
+      stream.end(head ? undefined : file.data);
+    });
+    server.listen(Number(port), host);
+  }
 }
