@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what bench/run.sh needs. Safe to run again: it does nothing when everything is in place.
 #
-# - System tools, from the distribution: wrk (load generator), nginx (reference server), taskset/setsid
+# - System tools, from the distribution: wrk (load generator), h2load (nghttp2-client: the HTTP/2 load
+#   generator of the H group), nginx (reference server), openssl (the H group's certificate), taskset/setsid
 #   (util-linux), curl, python3, ps/pgrep (procps), ss (iproute2). Installed with apt-get when running
 #   as root on Debian/Ubuntu; otherwise the script names the missing tools and stops.
 # - The Node peers (serve, http-server, sirv-cli), at the exact versions in bench/peers/package.json
@@ -13,8 +14,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PEERS_DIR="${PEERS_DIR:-$BENCH_DIR/.peers}"
 
 # ---------------------------------------------------------------- system tools
-declare -A PKG_OF=([wrk]=wrk [nginx]=nginx [taskset]=util-linux [setsid]=util-linux [curl]=curl
-                   [python3]=python3 [ps]=procps [pgrep]=procps [ss]=iproute2 [timeout]=coreutils)
+declare -A PKG_OF=([wrk]=wrk [h2load]=nghttp2-client [nginx]=nginx [openssl]=openssl [taskset]=util-linux
+                   [setsid]=util-linux [curl]=curl [python3]=python3 [ps]=procps [pgrep]=procps [ss]=iproute2
+                   [timeout]=coreutils)
 missing_pkgs=()
 for tool in "${!PKG_OF[@]}"; do
   # nginx lives in /usr/sbin, which is not on every user's PATH
@@ -50,4 +52,5 @@ cp "$BENCH_DIR/peers/serve.json" "$PEERS_DIR/serve.json"
 
 wrk_v="$( (wrk -v 2>&1 || true) | head -1 | awk '{print $2}')"
 ngx_v="$({ command -v nginx >/dev/null && nginx -v; } 2>&1 || /usr/sbin/nginx -v 2>&1)"
-echo "setup: ready (wrk $wrk_v, ${ngx_v#nginx version: }, peers in $PEERS_DIR)" >&2
+h2load_v="$( (h2load --version 2>&1 || true) | head -1 | awk '{print $2}')"
+echo "setup: ready (wrk $wrk_v, h2load $h2load_v, ${ngx_v#nginx version: }, peers in $PEERS_DIR)" >&2
