@@ -7,7 +7,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { hostname as machineHostname } from "node:os";
-import { escapeHtml } from "./listing.js";
+import { escapeHtml } from "./escape.js";
 import { headerText } from "./conditional.js";
 import { emptyReply, errorPage, htmlPage, isHttp2Request, type Reply, type ServedRequest } from "./reply.js";
 

@@ -9,7 +9,7 @@
 import { close, type Stats } from "node:fs";
 import { pipeline, type Readable, type Transform } from "node:stream";
 import zlib from "node:zlib";
-import { readyFile, type ReadyFile } from "./files.js";
+import { readyFile, RevalidatedCache, type FileCache, type ReadyFile } from "./files.js";
 import { escapeControl } from "./log.js";
 import { locate, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
@@ -191,6 +191,17 @@ export interface Origin {
   statedAt: number;
 }
 
+/**
+ * What compression keeps between requests: small files' encoded bytes, per coding (at most 16 MiB
+ * in 4096 entries), and the sidecars already reported as older than their file (each is reported
+ * once). A sidecar's own bytes are kept with every other file's, in `files`.
+ */
+export class Encodings {
+  readonly encoded = new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length);
+  readonly staleSidecars = new Set<string>();
+  constructor(readonly files: FileCache) {}
+}
+
 /** A small file's encoded bytes, valid while the file's version (and the representation's ETag) is unchanged. */
 export interface CompressedFile {
   stats: Stats;
@@ -206,13 +217,13 @@ export interface CompressedFile {
  * type and size call for it, else the file itself. A `Range` request always gets the file itself:
  * a range is of the file's bytes, never a slice of a compressed stream.
  */
-export function chooseRepresentation(req: ServedRequest, file: ReadyFile, origin: Origin, policy: Policy): Representation {
+export function chooseRepresentation(req: ServedRequest, file: ReadyFile, origin: Origin, policy: Policy, encodings: Encodings): Representation {
   const identity: Representation = { kind: "identity", meta: file.meta, file };
   if (!policy.compress || req.headers.range !== undefined) return identity;
   const accepted = acceptedCodings(req);
   if (accepted.length === 0) return identity;
   if (!file.transformed) {
-    const sidecar = findSidecar(accepted, file, origin, policy);
+    const sidecar = findSidecar(accepted, file, origin, policy, encodings);
     if (sidecar) {
       releaseSource(file.source);
       return sidecar;
@@ -221,7 +232,7 @@ export function chooseRepresentation(req: ServedRequest, file: ReadyFile, origin
   if (!worthCompressing(file.meta.size, file.meta.contentType)) return identity;
   const coding = accepted[0]!;
   // Small files (up to SMALL_FILE) come read whole; larger ones come as an open descriptor.
-  return file.source.kind === "memory" ? compressedInMemory(coding, file, file.source.data, origin, policy) : compressedStream(coding, file, file.source.fd, policy);
+  return file.source.kind === "memory" ? compressedInMemory(coding, file, file.source.data, origin, policy, encodings.encoded) : compressedStream(coding, file, file.source.fd, policy);
 }
 
 /** Gives back what a representation holds, for one that will not be sent. */
@@ -253,7 +264,7 @@ function encodedEtag(etag: string, coding: Coding): string {
  * file. Found through `locate`, so the root, symlink and dotfile rules hold for it as for any file.
  * A stale one is skipped (and reported once): serving it would send yesterday's page.
  */
-function findSidecar(accepted: readonly Coding[], file: ReadyFile, origin: Origin, policy: Policy): Representation | undefined {
+function findSidecar(accepted: readonly Coding[], file: ReadyFile, origin: Origin, policy: Policy, encodings: Encodings): Representation | undefined {
   const last = origin.segments.at(-1);
   if (last === undefined) return undefined;
   for (const coding of accepted) {
@@ -261,10 +272,10 @@ function findSidecar(accepted: readonly Coding[], file: ReadyFile, origin: Origi
     const found = tryFs(() => locate(segments, policy));
     if (found?.kind !== "file") continue;
     if (found.stats.mtimeMs < origin.found.stats.mtimeMs) {
-      reportStaleSidecar(found.fsPath, policy);
+      reportStaleSidecar(found.fsPath, encodings.staleSidecars);
       continue;
     }
-    const sidecar = tryFs(() => readyFile(found, policy));
+    const sidecar = tryFs(() => readyFile(found, policy, encodings.files));
     if (sidecar === undefined || sidecar === "changed") continue;
     const inner = (etag: string) => etag.slice(1, -1);
     const etag = encodedEtag(`"${inner(file.meta.etag)}.${inner(sidecar.meta.etag)}"`, coding);
@@ -276,10 +287,10 @@ function findSidecar(accepted: readonly Coding[], file: ReadyFile, origin: Origi
 }
 
 /** Says once per sidecar, per server, that it is older than its file and so not served. */
-function reportStaleSidecar(fsPath: Buffer, policy: Policy): void {
+function reportStaleSidecar(fsPath: Buffer, reported: Set<string>): void {
   const key = fsPath.toString("latin1");
-  if (policy.staleSidecars.has(key) || policy.staleSidecars.size >= 1000) return;
-  policy.staleSidecars.add(key);
+  if (reported.has(key) || reported.size >= 1000) return;
+  reported.add(key);
   process.stderr.write(`serve-here: not serving ${escapeControl(fsPath.toString())}: it is older than the file it compresses (rebuild it)\n`);
 }
 
@@ -338,13 +349,13 @@ function compressedKey(fsPath: Buffer, coding: Coding, transformed: boolean): Bu
  * repeated request costs a lookup. Compressed synchronously: at most 256 KiB, a few milliseconds,
  * once.
  */
-function compressedInMemory(coding: Coding, file: ReadyFile, data: Buffer, origin: Origin, policy: Policy): Representation {
+function compressedInMemory(coding: Coding, file: ReadyFile, data: Buffer, origin: Origin, policy: Policy, cache: Encodings["encoded"]): Representation {
   const key = compressedKey(origin.found.fsPath, coding, file.transformed === true);
-  const cached = policy.compressed.get(key, origin.found.stats);
+  const cached = cache.get(key, origin.found.stats);
   if (cached !== undefined && cached.sourceEtag === file.meta.etag) return { kind: "encoded", meta: cached.meta, body: { kind: "bytes", data: cached.data } };
   const encoded = compressSync(coding, data);
   const meta = encodedMeta(coding, file, encodedEtag(file.meta.etag, coding), file.meta, encoded.length, policy);
-  policy.compressed.put(key, { stats: origin.found.stats, sourceEtag: file.meta.etag, meta, data: encoded }, origin.statedAt);
+  cache.put(key, { stats: origin.found.stats, sourceEtag: file.meta.etag, meta, data: encoded }, origin.statedAt);
   return { kind: "encoded", meta, body: { kind: "bytes", data: encoded } };
 }
 

@@ -177,12 +177,19 @@ export interface ReadyFile {
   note?: string;
 }
 
+/** Small files' bytes, kept per version: at most 32 MiB in 4096 files. */
+export type FileCache = RevalidatedCache<CachedFile>;
+
+export function newFileCache(): FileCache {
+  return new RevalidatedCache<CachedFile>(4096, 32 * 1024 * 1024, (entry) => entry.ready.source.data.length);
+}
+
 /**
  * Makes a found file ready to send: from the cache when the version is unchanged; else opened,
  * and read whole if small. "changed" when the file changed under us between the stat and the read.
  */
-export function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
-  const cached = policy.cache.get(found.fsPath, found.stats);
+export function readyFile(found: Found, policy: Policy, cache: FileCache): ReadyFile | "changed" {
+  const cached = cache.get(found.fsPath, found.stats);
   if (cached) return cached.ready;
   const statedAt = Date.now();
   const opened = openFound(found, policy);
@@ -197,7 +204,7 @@ export function readyFile(found: Found, policy: Policy): ReadyFile | "changed" {
   }
   if (data.length !== opened.stats.size) return "changed"; // it shrank as we read
   const ready = { meta, source: { kind: "memory", data } } as const;
-  policy.cache.put(found.fsPath, { stats: opened.stats, ready }, statedAt);
+  cache.put(found.fsPath, { stats: opened.stats, ready }, statedAt);
   return ready;
 }
 

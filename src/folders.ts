@@ -33,10 +33,11 @@ import {
   type ListingQuery,
   type ShownName,
 } from "./listing.js";
+import { RevalidatedCache } from "./files.js";
 import { eachFolderName, entryPath, entryStats, locate, locateEntry, SEPARATOR, tryFs, type Found } from "./locate.js";
-import type { Policy } from "./policy.js";
-import { htmlPage, PAGE_CSP, type Reply, type ServedRequest } from "./reply.js";
-import { shareQrSvg, shareUrl } from "./share.js";
+import { PAGE_CSP, type Policy } from "./policy.js";
+import { htmlPage, type Reply, type ServedRequest } from "./reply.js";
+import type { ShareCodes } from "./share.js";
 import type { TargetPath } from "./target.js";
 
 const INDEX_NAMES = [Buffer.from("index.html"), Buffer.from("index.htm")];
@@ -342,13 +343,20 @@ function sameRows(kept: { memos: readonly RowMemo[]; revisions: Uint32Array }, m
   return true;
 }
 
+/** Folders' names, prepared for listing, per folder version (their sizes and dates are never kept). */
+export type FolderCache = RevalidatedCache<FolderVersion>;
+
+export function newFolderCache(): FolderCache {
+  return new RevalidatedCache<FolderVersion>(64);
+}
+
 /**
  * The folder's version, from the cache or read now. Left out is exactly what would not be served:
  * dotfiles, uploads in progress, and symlinks that lead out of the root (rows are judged again
  * when shown, as a request for them would be).
  */
-function folderVersion(found: Found, policy: Policy): FolderVersion {
-  const cached = policy.folders.get(found.fsPath, found.stats);
+function folderVersion(found: Found, policy: Policy, folders: FolderCache): FolderVersion {
+  const cached = folders.get(found.fsPath, found.stats);
   if (cached) return cached;
   const statedAt = Date.now();
   const stats = statSync(found.fsPath); // the stat must come before the read, as for files
@@ -361,9 +369,9 @@ function folderVersion(found: Found, policy: Policy): FolderVersion {
     read.push(name, kind | SYMLINK);
   });
   const version = new FolderVersion(stats, read);
-  policy.folders.put(found.fsPath, version, statedAt);
+  folders.put(found.fsPath, version, statedAt);
   // A version too new to keep (changed within the last second) is read again next time: counting its sizes in the background would be wasted.
-  version.kept = policy.folders.get(found.fsPath, stats) === version;
+  version.kept = folders.get(found.fsPath, stats) === version;
   return version;
 }
 
@@ -432,10 +440,10 @@ function wantsJson(req: ServedRequest, query: ListingQuery): boolean {
  * reload, `Sec-Fetch-Dest`, which decides whether the page gets its script). Neither has
  * validators: sizes and dates are read anew for each, and a listing is `no-cache`.
  */
-export function listingReply(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy): Reply {
+export function listingReply(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy, folders: FolderCache, share: ShareCodes): Reply {
   const query = parseListingQuery(target.query);
   const json = wantsJson(req, query);
-  const version = folderVersion(found, policy);
+  const version = folderVersion(found, policy, folders);
   const matching = version.matching(query.q);
   const limit = query.limit ?? (json ? Infinity : DEFAULT_PAGE_SIZE);
   const offset = query.offset;
@@ -460,7 +468,7 @@ export function listingReply(req: ServedRequest, target: Extract<TargetPath, { k
   const totals = version.totals(matching);
   const figures = `${totals.folders} ${totals.files} ${totals.bytes}`;
   if (json) return jsonReply(version.keptBody(`json ${req.url} ${figures}`, memos, () => jsonBody(memos.map((memo) => version.json(memo)))), vary);
-  const url = shareUrl(req, target.segments, policy);
+  const url = share.url(req, target.segments);
   const html = version.keptBody(`html ${req.url} ${url ?? "-"} ${figures}`, memos, () => {
     const carry = carriedQuery(query);
     const rows = query.view === "grid" ? memos.map((memo) => version.tile(memo, carry)) : memos.map((memo) => version.row(memo, carry));
@@ -473,7 +481,7 @@ export function listingReply(req: ServedRequest, target: Extract<TargetPath, { k
         total: matching.length,
         offset,
         limit: Math.min(limit, Number.MAX_SAFE_INTEGER),
-        share: url === undefined ? undefined : { url, svg: shareQrSvg(url, policy) },
+        share: url === undefined ? undefined : { url, svg: share.qrSvg(url) },
         upload: policy.upload !== null,
       }),
     );

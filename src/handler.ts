@@ -14,22 +14,67 @@
  * and for `node:http2`'s compatibility API (HTTPS with HTTP/2: server.ts, tls.ts).
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
-import { hostRefusal, httpsRedirect } from "./access.js";
+import { hostRefusal, httpsRedirect, makeHostRule, type HostRule } from "./access.js";
 import { archiveReply, archiveRequested } from "./archive.js";
-import { refusesAccess } from "./auth.js";
-import { chooseRepresentation, releaseRepresentation, type Origin, type Representation } from "./compress.js";
+import { BasicAuth, refusesAccess } from "./auth.js";
+import { chooseRepresentation, Encodings, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
-import { readyFile, varyFor, type ReadyFile } from "./files.js";
+import { newFileCache, readyFile, varyFor, type FileCache, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
-import { findIndex, listingReply } from "./folders.js";
+import { findIndex, listingReply, newFolderCache, type FolderCache } from "./folders.js";
+import { LiveReload } from "./live.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
 import { defaultOnError, requestClient } from "./log.js";
 import { isNavigation } from "./navigation.js";
-import { makePolicy, READ_METHODS, type Handler, type HandlerOptions, type Policy } from "./policy.js";
+import type { Handler, HandlerOptions } from "./options.js";
+import { makePolicy, PAGE_CSP, READ_METHODS, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, isGeneratedPage, PAGE_CSP, releaseSource, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, isGeneratedPage, releaseSource, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
+import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
-import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME } from "./upload.js";
+import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
+
+/**
+ * What the steps share besides the policy: the state its options call for, built once with the
+ * handler (`makeSteps`) and handed down the request path to the steps that use it.
+ */
+interface Steps {
+  policy: Policy;
+  /** Which Host names are answered (access.ts). */
+  hosts: HostRule;
+  /** Who may ask: the users and the wrong-password limiter; null without `auth`. */
+  auth: BasicAuth | null;
+  /** Small files' bytes (files.ts). */
+  files: FileCache;
+  /** Small files' encoded bytes, and stale sidecars already reported (compress.ts). */
+  encodings: Encodings;
+  /** Folders' names, prepared for listing (folders.ts). */
+  folders: FolderCache;
+  /** The listings' "Open on another device" URLs and QR codes (share.ts). */
+  share: ShareCodes;
+  /** Live reload's routes, injection and watcher; null without `live`. */
+  live: LiveReload | null;
+  /** `/__serve-here/upload.js`; null without `upload`. */
+  uploadScript: ReadyFile | null;
+}
+
+function makeSteps(options: HandlerOptions): Steps {
+  const policy = makePolicy(options);
+  const files = newFileCache();
+  return {
+    policy,
+    hosts: makeHostRule(options.allowedHosts),
+    // An empty list is a mistake, not "no passwords": BasicAuth refuses it rather than serve openly.
+    auth: options.auth === undefined ? null : new BasicAuth(options.auth, options.authLimiter),
+    files,
+    encodings: new Encodings(files),
+    folders: newFolderCache(),
+    share: new ShareCodes(options.networkOrigins ?? (() => [])),
+    // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
+    live: policy.live ? new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1", options.liveChanges ?? null) : null,
+    uploadScript: policy.upload ? uploadScript(policy) : null,
+  };
+}
 
 /** The methods a static server answers without uploads; others get 405 (or, under Express, next()). */
 export const ALLOW = READ_METHODS;
@@ -39,7 +84,8 @@ const MAX_REMEMBERED_TARGETS = 1000;
 
 /** Builds the request handler. Decides everything it can once, here, rather than per request. */
 export async function createHandler(options: HandlerOptions = {}): Promise<Handler> {
-  const policy = makePolicy(options);
+  const steps = makeSteps(options);
+  const policy = steps.policy;
   const onError = options.onError ?? defaultOnError;
   const onResponse = options.onResponse;
   const targets = new Map<string, TargetPath>();
@@ -90,11 +136,11 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       if (policy.upload && isUploadMethod(req.method)) {
         const failed = (error: unknown) => fail(error, req, res, progress);
         // The one answer decided after reading a body: the upload is stored (or refused) first.
-        return void receiveUpload(req, policy, policy.upload, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch(failed), failed);
+        return void receiveUpload(req, policy, policy.upload, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, steps), policy, progress)?.catch(failed), failed);
       }
-      const reply = replyFor(req, resolveTarget, policy, onError, next !== undefined);
+      const reply = replyFor(req, resolveTarget, steps, onError, next !== undefined);
       if (reply === "next") return next!();
-      sendReply(req, res, finishedPage(req, reply, policy), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
+      sendReply(req, res, finishedPage(req, reply, steps), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
     } catch (error) {
       fail(error, req, res, progress);
     }
@@ -105,12 +151,12 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     const progress: Progress = { bytes: 0, note: undefined };
     logWhenDone(req, res, progress);
     try {
-      sendReply(req, res, httpsRedirect(req, policy.hosts), policy, progress);
+      sendReply(req, res, httpsRedirect(req, steps.hosts), policy, progress);
     } catch (error) {
       fail(error, req, res, progress);
     }
   }
-  return Object.assign(serveHere, { close: () => policy.live?.close(), redirectToHttps });
+  return Object.assign(serveHere, { close: () => steps.live?.close(), redirectToHttps });
 }
 
 /**
@@ -118,9 +164,9 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
  * live script (not a refusal of access, whose script request would only be refused, and prompt,
  * again); and its CSP is the policy's, which lets our scripts run when there are any.
  */
-function finishedPage(req: ServedRequest, reply: Reply, policy: Policy): Reply {
+function finishedPage(req: ServedRequest, reply: Reply, { policy, live }: Steps): Reply {
   if (!isGeneratedPage(reply)) return reply;
-  const page = policy.live && !refusesAccess(reply) ? policy.live.decoratePage(req, reply) : reply;
+  const page = live && !refusesAccess(reply) ? live.decoratePage(req, reply) : reply;
   if (policy.pageCsp === PAGE_CSP) return page;
   // The policy's CSP in place of PAGE_CSP, keeping what the page added after it (a grid's img-src).
   return withHeaders(page, { "Content-Security-Policy": policy.pageCsp + page.headers["Content-Security-Policy"]!.slice(PAGE_CSP.length) });
@@ -130,13 +176,14 @@ function finishedPage(req: ServedRequest, reply: Reply, policy: Policy): Reply {
  * Decides the whole answer to a request before a byte is written: "next" when a Connect/Express
  * `next` should have the 404 instead. Refusals and file-system errors become statuses here.
  */
-function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath, policy: Policy, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
+function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath, steps: Steps, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
+  const { policy, live } = steps;
   // First, for every method: a page that rebound its DNS name to us must learn nothing, not even our Allow.
-  const refusal = hostRefusal(req, policy.hosts);
+  const refusal = hostRefusal(req, steps.hosts);
   if (refusal) return refusal;
   const method = req.method ?? "";
   // Who may ask comes first: nothing below may answer, or reveal what exists, to a stranger.
-  const refused = policy.auth && !isCorsPreflight(req, policy) ? policy.auth.check(req, requestClient(req, policy.trustProxy)) : null;
+  const refused = steps.auth && !isCorsPreflight(req, policy) ? steps.auth.check(req, requestClient(req, policy.trustProxy)) : null;
   if (refused) return refused;
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
@@ -144,18 +191,18 @@ function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath
     return emptyReply(405, { Allow: policy.allow });
   }
   const target = resolveTarget(req.url ?? "/");
-  if (policy.upload && reservedName(target) === UPLOAD_SCRIPT_NAME) return fileReply(req, policy.upload.script, null, policy);
-  const live = policy.live?.route(target);
-  if (live === "script") return fileReply(req, policy.live!.script, null, policy);
-  if (live === "events") return policy.live!.eventsReply(req);
+  if (steps.uploadScript && reservedName(target) === UPLOAD_SCRIPT_NAME) return fileReply(req, steps.uploadScript, null, steps);
+  const liveRoute = live?.route(target);
+  if (liveRoute === "script") return fileReply(req, live!.script, null, steps);
+  if (liveRoute === "events") return live!.eventsReply(req);
   // Dot segments are for GET and HEAD only: other methods were answered above, whatever their
   // target (a 301 would turn a POST into a GET), and uploads never normalise (target.ts).
   if (target.kind === "redirect") return { ...emptyReply(301, { Location: target.location }), note: target.reason };
-  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(req, policy, hasNext, target.reason);
+  if (target.kind === "refuse") return target.status === 400 ? { ...errorPage(400), note: target.reason } : notFoundReply(req, steps, hasNext, target.reason);
   let status: number;
   let note: string | undefined;
   try {
-    const reply = replyForPath(req, target, policy);
+    const reply = replyForPath(req, target, steps);
     if (!(reply instanceof NotFound)) return reply;
     status = 404;
     note = reply.note;
@@ -166,48 +213,49 @@ function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath
   }
   if (status !== 404) return { ...errorPage(status), note };
   if (!target.utf8) return { ...errorPage(400), note: "path is not UTF-8 and names nothing" };
-  return notFoundReply(req, policy, hasNext, note);
+  return notFoundReply(req, steps, hasNext, note);
 }
 
 /**
  * Answers a GET or HEAD for a path, or for the fallback that stands in when the path names
  * nothing. Throws fs errors and refusals; the edge maps them.
  */
-function replyForPath(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
-  const reply = replyForExactPath(req, target, policy);
-  if (reply instanceof NotFound && policy.spa && isNavigation(req)) return replyForSpaFallback(req, policy) ?? reply;
+function replyForPath(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, steps: Steps): Reply | NotFound {
+  const reply = replyForExactPath(req, target, steps);
+  if (reply instanceof NotFound && steps.policy.spa && isNavigation(req)) return replyForSpaFallback(req, steps) ?? reply;
   return reply;
 }
 
 /** Precedence: the exact file, then the folder (301 to `/x/`), then `x.html` (clean URLs). */
-function replyForExactPath(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | NotFound {
+function replyForExactPath(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, steps: Steps): Reply | NotFound {
+  const { policy } = steps;
   const found = locate(target.segments, policy);
-  if (found === null) return replyForCleanUrl(req, target, policy) ?? NOT_FOUND;
+  if (found === null) return replyForCleanUrl(req, target, steps) ?? NOT_FOUND;
   if (found.kind === "outside") return new NotFound(found.note);
-  if (found.kind === "file") return target.slash ? NOT_FOUND : replyForFile(req, target.segments, found, policy);
+  if (found.kind === "file") return target.slash ? NOT_FOUND : replyForFile(req, target.segments, found, steps);
   if (!target.slash) return emptyReply(301, { Location: folderLocation(target.segments, target.query) });
   // The archive query wins over an index.html, as in miniserve and dufs: it asks for the folder.
   if (archiveRequested(target, policy)) return archiveReply(target, found, policy);
   const index = findIndex(target.segments, policy);
-  if (index) return replyForFile(req, index.segments, index.found, policy);
+  if (index) return replyForFile(req, index.segments, index.found, steps);
   if (!policy.listing) return new NotFound("folder has no index.html and --no-listing is on");
-  return listingReply(req, target, found, policy);
+  return listingReply(req, target, found, policy, steps.folders, steps.share);
 }
 
 /** `/x` answered from `x.html`, as that file's own reply; null when there is no such file. */
-function replyForCleanUrl(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, policy: Policy): Reply | null {
-  const segments = cleanUrlCandidate(target, policy);
-  const found = segments && locate(segments, policy);
+function replyForCleanUrl(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, steps: Steps): Reply | null {
+  const segments = cleanUrlCandidate(target, steps.policy);
+  const found = segments && locate(segments, steps.policy);
   if (!segments || found?.kind !== "file") return null;
-  const reply = replyForFile(req, segments, found, policy);
+  const reply = replyForFile(req, segments, found, steps);
   return reply instanceof NotFound ? null : answeredBy(reply, segments);
 }
 
 /** The root's `index.html` for a navigation that names nothing, always revalidated; null without one. */
-function replyForSpaFallback(req: ServedRequest, policy: Policy): Reply | null {
-  const found = locate(SPA_INDEX, policy);
+function replyForSpaFallback(req: ServedRequest, steps: Steps): Reply | null {
+  const found = locate(SPA_INDEX, steps.policy);
   if (found?.kind !== "file") return null;
-  const reply = replyForFile(req, SPA_INDEX, found, policy);
+  const reply = replyForFile(req, SPA_INDEX, found, steps);
   if (reply instanceof NotFound) return null;
   return answeredBy(withHeaders(reply, { "Cache-Control": SPA_CACHE_CONTROL }), SPA_INDEX);
 }
@@ -227,13 +275,13 @@ const NOT_FOUND = new NotFound();
 const MAX_ATTEMPTS = 3;
 
 /** The reply for the file `found` at `segments`. A file rewritten faster than we can read it is a 503. */
-function replyForFile(req: ServedRequest, segments: readonly Buffer[], found: Found, policy: Policy): Reply | NotFound {
+function replyForFile(req: ServedRequest, segments: readonly Buffer[], found: Found, steps: Steps): Reply | NotFound {
   for (let attempt = 1; ; attempt++) {
     const statedAt = Date.now();
-    const file = readyFile(found, policy);
-    if (file !== "changed") return fileReply(req, liveRepresentation(req, file, policy), { segments, found, statedAt }, policy);
+    const file = readyFile(found, steps.policy, steps.files);
+    if (file !== "changed") return fileReply(req, liveRepresentation(req, file, steps), { segments, found, statedAt }, steps);
     if (attempt === MAX_ATTEMPTS) return { ...errorPage(503), note: "file kept changing while being read" };
-    const again = locate(segments, policy);
+    const again = locate(segments, steps.policy);
     if (again?.kind !== "file") return NOT_FOUND;
     found = again;
   }
@@ -243,8 +291,8 @@ function replyForFile(req: ServedRequest, segments: readonly Buffer[], found: Fo
  * What the client gets of a file before any coding: its own bytes, or, for an HTML navigation with
  * --live, the page with the live-reload script (its own ETag and length, no ranges, no sidecars).
  */
-function liveRepresentation(req: ServedRequest, file: ReadyFile, policy: Policy): ReadyFile {
-  return policy.live ? policy.live.injectScript(req, file) : file;
+function liveRepresentation(req: ServedRequest, file: ReadyFile, { live }: Steps): ReadyFile {
+  return live ? live.injectScript(req, file) : file;
 }
 
 /**
@@ -252,8 +300,8 @@ function liveRepresentation(req: ServedRequest, file: ReadyFile, policy: Policy)
  * preconditions, then ranges, of the file's own bytes only. Takes over a descriptor source.
  * Bytes with no file behind them (`origin` null: the live-reload script) are sent as they are.
  */
-function fileReply(req: ServedRequest, file: ReadyFile, origin: Origin | null, policy: Policy): Reply {
-  const chosen: Representation = origin ? chooseRepresentation(req, file, origin, policy) : { kind: "identity", meta: file.meta, file };
+function fileReply(req: ServedRequest, file: ReadyFile, origin: Origin | null, steps: Steps): Reply {
+  const chosen: Representation = origin ? chooseRepresentation(req, file, origin, steps.policy, steps.encodings) : { kind: "identity", meta: file.meta, file };
   const meta = chosen.meta;
   const note = file.note;
   const precondition = checkPreconditions(req, meta);
@@ -301,14 +349,15 @@ function wholeReply({ meta, source, note }: ReadyFile): Reply {
 const NOT_FOUND_PAGE = [Buffer.from("404.html")];
 
 /** The 404 page: the root's own `404.html` (with --live, as a page; compressed like any file) when there is one, else a generic page. */
-function notFoundReply(req: ServedRequest, policy: Policy, hasNext: boolean, note?: string): Reply | "next" {
+function notFoundReply(req: ServedRequest, steps: Steps, hasNext: boolean, note?: string): Reply | "next" {
   if (hasNext) return "next";
+  const { policy } = steps;
   const found = tryFs(() => locate(NOT_FOUND_PAGE, policy));
   const statedAt = Date.now();
-  const file = found?.kind === "file" ? tryFs(() => readyFile(found, policy)) : undefined;
+  const file = found?.kind === "file" ? tryFs(() => readyFile(found, policy, steps.files)) : undefined;
   if (found?.kind !== "file" || file === undefined || file === "changed") return note === undefined ? errorPage(404) : { ...errorPage(404), note };
-  const page = liveRepresentation(req, file, policy);
-  const chosen = chooseRepresentation(req, page, { segments: NOT_FOUND_PAGE, found, statedAt }, policy);
+  const page = liveRepresentation(req, file, steps);
+  const chosen = chooseRepresentation(req, page, { segments: NOT_FOUND_PAGE, found, statedAt }, policy, steps.encodings);
   return { status: 404, note: note ?? page.note, headers: notFoundPageHeaders(chosen, policy), body: pageBody(chosen) };
 }
 

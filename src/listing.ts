@@ -4,21 +4,12 @@
  * (breadcrumbs, sortable columns, a filter box, a type cue per row, a footer with counts, pages,
  * a grid of thumbnails) and nginx's `autoindex_format json` entries.
  *
- * Every name is escaped with `he` and every link is percent-encoded from the name's bytes, so any
+ * Every name is escaped for HTML and every link is percent-encoded from the name's bytes, so any
  * name (spaces, `%`, `#`, `?`, `&<>"'`, unicode, bytes that are not UTF-8) both displays and
  * round-trips. The page needs no script and no external resource; it fits a phone, follows dark
  * mode and works from the keyboard.
  */
-import { isUtf8 } from "node:buffer";
-import { createRequire } from "node:module";
-
-// `he` is required on first use, not imported: its entity tables take longer to load than the
-// rest of start-up's own work, and a server whose first request is a file never needs them.
-let he: typeof import("he") | undefined;
-export function escapeHtml(text: string): string {
-  he ??= createRequire(import.meta.url)("he") as typeof import("he");
-  return he.escape(text);
-}
+import { encodePathSegment, escapeHtml } from "./escape.js";
 
 // -------------------------------------------------------------------------------------------------
 // The query
@@ -105,20 +96,6 @@ export function carriedQuery(query: ListingQuery): string {
 // -------------------------------------------------------------------------------------------------
 // Names
 // -------------------------------------------------------------------------------------------------
-
-/** Percent-encodes bytes for a URL path segment: everything but RFC 3986's unreserved set. */
-export function encodePathSegment(segment: Buffer): string {
-  // encodeURIComponent leaves only unreserved characters and !'()* alone; it needs valid UTF-8.
-  if (isUtf8(segment)) return encodeURIComponent(segment.toString("utf8")).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
-  let out = "";
-  for (const byte of segment) {
-    const unreserved =
-      (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) ||
-      byte === 0x2d || byte === 0x2e || byte === 0x5f || byte === 0x7e;
-    out += unreserved ? String.fromCharCode(byte) : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
-  }
-  return out;
-}
 
 /** Case-insensitive natural order: `file2` before `file10`, `a` beside `A`. Made on first use:
  * loading the collation data takes longer than the rest of start-up's own work. */

@@ -2,13 +2,7 @@
  * Byte ranges, RFC 9110 §14: parsing against a size, and `multipart/byteranges` bodies.
  */
 import type { FileMeta } from "./files.js";
-import { bodyFrom, type FileSource, type Piece, type Reply } from "./reply.js";
-
-/** An inclusive byte range. */
-export interface ByteRange {
-  start: number;
-  end: number;
-}
+import { bodyFrom, type ByteRange, type FileSource, type Piece, type Reply } from "./reply.js";
 
 export type RangeRequest =
   | { kind: "none" } // no Range, one we ignore, or the whole file is the better answer

@@ -8,15 +8,10 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerRespon
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
 import { pipeline, Readable } from "node:stream";
-import type { ByteRange } from "./ranges.js";
+import { PAGE_CSP, type Policy } from "./policy.js";
 
 /** What the reply writer needs of the policy: the headers every reply carries. */
-export interface EdgePolicy {
-  /** Headers added to every reply, as name, value, name, value…: nosniff, CORS, then the user's. */
-  edgeHeaders: readonly string[];
-  /** Lower-cased names of the user's headers, which replace ours of the same name. */
-  userHeaderNames: ReadonlySet<string>;
-}
+export type EdgePolicy = Pick<Policy, "edgeHeaders" | "userHeaderNames">;
 
 /**
  * A request as `node:http` gives it (HTTP/1.x, plain or over TLS), or as `node:http2`'s
@@ -43,6 +38,12 @@ export function isHttp2Response(res: ServedResponse): res is Http2ServerResponse
 
 /** Where the bytes of a file response come from: read whole into memory, or an open descriptor. */
 export type FileSource = { kind: "memory"; data: Buffer } | { kind: "descriptor"; fd: number };
+
+/** An inclusive byte range. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
 
 /** A stretch of a file (a ByteRange), or bytes of our own between stretches (multipart heads). */
 export type Piece = ByteRange | Buffer;
@@ -72,9 +73,6 @@ export interface Reply {
 }
 
 export const EMPTY: Body = { kind: "empty" };
-
-/** Generated pages carry no script and load nothing; inline CSS is all they need. */
-export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'";
 
 /**
  * A page `htmlPage` made (a listing, an error page), as opposed to a file: known by its CSP (before

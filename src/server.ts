@@ -10,17 +10,19 @@ import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { ALLOW, createHandler } from "./handler.js";
+import type { HandlerOptions } from "./options.js";
 import { clientAddress, type AccessLogEntry } from "./log.js";
 import { rankNetworkAddresses } from "./network.js";
-import type { HandlerOptions } from "./policy.js";
 import type { ServeHttp1, TlsCertificate } from "./tls.js";
 
 export { createHandler } from "./handler.js";
+export { type Handler, type HandlerOptions } from "./options.js";
 export { escapeControl, formatLogLine, type AccessLogEntry } from "./log.js";
-export { validateExtraHeaders, type Handler, type HandlerOptions } from "./policy.js";
+export { validateExtraHeaders } from "./policy.js";
 export { parseHttpDate } from "./conditional.js";
 export { type Credentials } from "./auth.js";
-export { parseRangeHeader, type ByteRange, type RangeRequest } from "./ranges.js";
+export { parseRangeHeader, type RangeRequest } from "./ranges.js";
+export { type ByteRange } from "./reply.js";
 export { rankNetworkAddresses, type NetworkAddress } from "./network.js";
 export { type TlsCertificate } from "./tls.js";
 

@@ -6,8 +6,7 @@
  */
 import type { ServedRequest } from "./reply.js";
 import { isLoopbackName, requestedAuthority, requestScheme } from "./access.js";
-import { encodePathSegment } from "./listing.js";
-import type { Policy } from "./policy.js";
+import { encodePathSegment } from "./escape.js";
 import { qrMatrix, renderSvg } from "./qr.js";
 
 /** Listings' QR codes kept, one per URL: a folder tree seen from a few names needs few. */
@@ -15,15 +14,34 @@ const MAX_REMEMBERED_CODES = 64;
 /** Small enough to leave a phone's screen to the listing, large enough for a camera across a desk. */
 const QR_SIZE_PX = 120;
 
-/**
- * The URL of the folder at `segments` for another device (origin, then the canonical path), or
- * undefined when the only one there is names this machine: a phone scanning it would ask itself.
- */
-export function shareUrl(req: ServedRequest, segments: readonly Buffer[], policy: Policy): string | undefined {
-  const own = requestOrigin(req);
-  const origin = own.loopback ? policy.networkOrigins()[0] : own.origin;
-  if (origin === undefined) return undefined;
-  return origin + "/" + segments.map((segment) => encodePathSegment(segment) + "/").join("");
+/** What the listings' share box needs: where other devices reach this server, and the QR codes made so far. */
+export class ShareCodes {
+  private readonly codes = new Map<string, string>();
+
+  /** `networkOrigins`: see `HandlerOptions.networkOrigins`; asked per listing, since the server knows them only once it listens. */
+  constructor(private readonly networkOrigins: () => readonly string[]) {}
+
+  /**
+   * The URL of the folder at `segments` for another device (origin, then the canonical path), or
+   * undefined when the only one there is names this machine: a phone scanning it would ask itself.
+   */
+  url(req: ServedRequest, segments: readonly Buffer[]): string | undefined {
+    const own = requestOrigin(req);
+    const origin = own.loopback ? this.networkOrigins()[0] : own.origin;
+    if (origin === undefined) return undefined;
+    return origin + "/" + segments.map((segment) => encodePathSegment(segment) + "/").join("");
+  }
+
+  /** The QR code of `url` as inline SVG, made once per URL. */
+  qrSvg(url: string): string {
+    let svg = this.codes.get(url);
+    if (svg === undefined) {
+      svg = renderSvg(qrMatrix(url), QR_SIZE_PX);
+      if (this.codes.size >= MAX_REMEMBERED_CODES) this.codes.clear();
+      this.codes.set(url, svg);
+    }
+    return svg;
+  }
 }
 
 /**
@@ -45,15 +63,4 @@ function requestOrigin(req: ServedRequest): { origin: string; loopback: boolean 
   const address = (req.socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
   const host = address.includes(":") ? `[${address}]` : address;
   return { origin: `${scheme}://${host}:${req.socket.localPort ?? 80}`, loopback: isLoopbackName(address) };
-}
-
-/** The QR code of `url` as inline SVG, made once per URL. */
-export function shareQrSvg(url: string, policy: Policy): string {
-  let svg = policy.shareQrCodes.get(url);
-  if (svg === undefined) {
-    svg = renderSvg(qrMatrix(url), QR_SIZE_PX);
-    if (policy.shareQrCodes.size >= MAX_REMEMBERED_CODES) policy.shareQrCodes.clear();
-    policy.shareQrCodes.set(url, svg);
-  }
-  return svg;
 }

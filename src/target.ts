@@ -4,7 +4,7 @@
  * once its dot segments are removed).
  */
 import { isUtf8 } from "node:buffer";
-import { encodePathSegment } from "./listing.js";
+import { encodePathSegment } from "./escape.js";
 
 /** A request target reduced to what the file system needs, or the status that refuses it. */
 export type TargetPath =

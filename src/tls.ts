@@ -11,7 +11,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import http2, { type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import net, { type Socket } from "node:net";
-import type { Handler } from "./policy.js";
+import type { Handler } from "./options.js";
 
 /** A PEM certificate (its chain may follow it) and its private key. */
 export interface TlsCertificate {

@@ -22,10 +22,10 @@ import { Transform, Writable, type Readable, type TransformCallback } from "node
 import { pipeline } from "node:stream/promises";
 import type { BusboyConstructor } from "@fastify/busboy";
 import { scriptFile, type ReadyFile } from "./files.js";
-import { encodePathSegment } from "./listing.js";
+import { encodePathSegment } from "./escape.js";
 import { locateUploadFolder, pathInFolder, statusForError, type UploadFolder } from "./locate.js";
 import { isCrossSite } from "./origin.js";
-import type { Policy } from "./policy.js";
+import type { Policy, UploadRules } from "./policy.js";
 import { errorPage, withHeaders, type Reply, type ServedRequest } from "./reply.js";
 import { folderLocation, lastSegment, nameProblem, resolveWriteTarget, UPLOAD_TEMP_PREFIX } from "./target.js";
 import { UPLOAD_CLIENT } from "./upload-client.js";
@@ -33,18 +33,9 @@ import { UPLOAD_CLIENT } from "./upload-client.js";
 /** The upload script's name under `/__serve-here/` (the listing's form loads it from there). */
 export const UPLOAD_SCRIPT_NAME = "upload.js";
 
-/** What the options decide about uploads, once. */
-export interface UploadPolicy {
-  /** Replace an existing file (atomically) instead of refusing (PUT) or numbering (forms). */
-  overwrite: boolean;
-  /** The most bytes one request body may carry; null: no limit. */
-  maxBytes: number | null;
-  /** `/__serve-here/upload.js`, ready to answer from. */
-  script: ReadyFile;
-}
-
-export function makeUploadPolicy(overwrite: boolean, maxBytes: number | null, policy: Policy): UploadPolicy {
-  return { overwrite, maxBytes, script: scriptFile(UPLOAD_CLIENT, "upload", policy) };
+/** `/__serve-here/upload.js`, ready to answer from. */
+export function uploadScript(policy: Policy): ReadyFile {
+  return scriptFile(UPLOAD_CLIENT, "upload", policy);
 }
 
 export function isUploadMethod(method: string | undefined): boolean {
@@ -77,7 +68,7 @@ class UploadRefusal extends Error {
  * request has passed every check that needs no body, just before the body is read, so a client
  * that sent `Expect: 100-continue` learns of a refusal without sending a byte.
  */
-export async function receiveUpload(req: ServedRequest, policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
+export async function receiveUpload(req: ServedRequest, policy: Policy, upload: UploadRules, sendContinue: () => void): Promise<Reply> {
   try {
     if (isCrossSite(req)) throw new UploadRefusal(403, "cross-site upload (Origin or Sec-Fetch-Site)");
     const target = resolveWriteTarget(req.url ?? "/", policy.dotfiles);
@@ -123,7 +114,7 @@ function replyForFailure(error: unknown): Reply {
 }
 
 /** `PUT /dir/name`: the body becomes `dir/name`, missing folders made; 201, or 204 for a replaced file. */
-async function receivePut(req: ServedRequest, folderSegments: readonly Buffer[], name: Buffer | null, declared: number | null, policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
+async function receivePut(req: ServedRequest, folderSegments: readonly Buffer[], name: Buffer | null, declared: number | null, policy: Policy, upload: UploadRules, sendContinue: () => void): Promise<Reply> {
   if (name === null) throw new UploadRefusal(400, "PUT names a folder: add the file's name");
   if (req.headers["content-range"] !== undefined) throw new UploadRefusal(400, "PUT with Content-Range: partial writes are not supported"); // RFC 9110 §14.5
   const folder = writableFolder(folderSegments, policy, true);
@@ -151,7 +142,7 @@ async function receivePut(req: ServedRequest, folderSegments: readonly Buffer[],
  * segment of its name, numbered when taken. A form post (it accepts HTML) is sent back to the
  * folder with 303; any other client gets 201 and a JSON array of the stored files' URLs.
  */
-async function receiveForm(req: ServedRequest, folderSegments: readonly Buffer[], policy: Policy, upload: UploadPolicy, sendContinue: () => void): Promise<Reply> {
+async function receiveForm(req: ServedRequest, folderSegments: readonly Buffer[], policy: Policy, upload: UploadRules, sendContinue: () => void): Promise<Reply> {
   if (!/^multipart\/form-data\s*;/i.test(req.headers["content-type"] ?? "")) throw new UploadRefusal(415, "POST takes multipart/form-data");
   const folder = writableFolder(folderSegments, policy, false);
   sendContinue();
@@ -180,7 +171,7 @@ let Busboy: BusboyConstructor | undefined;
  * parser meets them. The first failure (a bad name, the limit, a full disk) stops the whole
  * body: the parts being written are dropped, the ones already stored stay (they are whole).
  */
-async function storeFormFiles(req: ServedRequest, folder: Extract<UploadFolder, { kind: "folder" }>, policy: Policy, upload: UploadPolicy): Promise<Buffer[]> {
+async function storeFormFiles(req: ServedRequest, folder: Extract<UploadFolder, { kind: "folder" }>, policy: Policy, upload: UploadRules): Promise<Buffer[]> {
   Busboy ??= (createRequire(import.meta.url)("@fastify/busboy") as { Busboy: BusboyConstructor }).Busboy;
   const parser = Busboy({
     headers: req.headers as Parameters<BusboyConstructor>[0]["headers"],

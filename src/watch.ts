@@ -16,7 +16,7 @@
  * Whatever the watcher says or misses, answers stay fresh: every request looks at the file again.
  */
 import { lstatSync, readdirSync, watch, type FSWatcher, type Stats } from "node:fs";
-import { encodePathSegment } from "./listing.js";
+import { encodePathSegment } from "./escape.js";
 import { joinBytes, SEPARATOR } from "./locate.js";
 import { DOT } from "./target.js";
 

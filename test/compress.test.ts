@@ -12,8 +12,8 @@ import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
 import zlib from "node:zlib";
-import { chooseRepresentation, HAS_ZSTD, parseAcceptEncoding, type Representation } from "../src/compress.js";
-import { readyFile, type ReadyFile } from "../src/files.js";
+import { chooseRepresentation, Encodings, HAS_ZSTD, parseAcceptEncoding, type Representation } from "../src/compress.js";
+import { newFileCache, readyFile, type ReadyFile } from "../src/files.js";
 import { locate } from "../src/locate.js";
 import { makePolicy } from "../src/policy.js";
 import { parseRawResponse, rawGet, request, serve, tempDir, type SimpleResponse } from "./helpers.js";
@@ -574,6 +574,7 @@ test("bytes that are not the file's own (live reload's page) never take a sideca
   const page = compressibleText(4096, "page");
   const root = tempDir(t, { "index.html": page, "index.html.br": BR_SIDECAR });
   const policy = makePolicy({ root });
+  const encodings = new Encodings(newFileCache()); // the caches the handler would keep beside its policy
   const segments = [Buffer.from("index.html")];
   const req = new http.IncomingMessage(new net.Socket());
   req.method = "GET";
@@ -584,7 +585,7 @@ test("bytes that are not the file's own (live reload's page) never take a sideca
     return { segments, found, statedAt: Date.now() + 10_000 }; // as if read long after it settled
   };
   const ready = () => {
-    const file = readyFile(origin().found, policy);
+    const file = readyFile(origin().found, policy, encodings.files);
     assert.ok(file !== "changed" && file.source.kind === "memory");
     return file as ReadyFile & { source: { kind: "memory"; data: Buffer } };
   };
@@ -600,18 +601,18 @@ test("bytes that are not the file's own (live reload's page) never take a sideca
     return zlib.brotliDecompressSync((body as { data: Buffer }).data);
   };
 
-  const plain = chooseRepresentation(req, ready(), origin(), policy);
+  const plain = chooseRepresentation(req, ready(), origin(), policy, encodings);
   assert.equal(bytesOf(plain).toString(), TEXT.toString(), "the plain file gets its sidecar");
   for (let i = 0; i < 2; i++) {
-    const live = chooseRepresentation(req, injected(), origin(), policy);
+    const live = chooseRepresentation(req, injected(), origin(), policy, encodings);
     assert.ok(bytesOf(live).toString().endsWith("live.js\"></script>\n"), "the injected page is compressed, not replaced by the sidecar");
     assert.match(live.meta.etag, /-live-br"$/);
   }
   fs.unlinkSync(path.join(root, "index.html.br"));
   for (let i = 0; i < 2; i++) {
-    const file = chooseRepresentation(req, ready(), origin(), policy);
+    const file = chooseRepresentation(req, ready(), origin(), policy, encodings);
     assert.deepEqual(bytesOf(file), page, "the file compressed on the fly is the file, not the cached injected page");
     assert.doesNotMatch(file.meta.etag, /-live/);
-    assert.ok(bytesOf(chooseRepresentation(req, injected(), origin(), policy)).toString().endsWith("</script>\n"));
+    assert.ok(bytesOf(chooseRepresentation(req, injected(), origin(), policy, encodings)).toString().endsWith("</script>\n"));
   }
 });
