@@ -29,17 +29,29 @@ with open(os.path.join(raw, "meta.tsv")) as f:
     for line in f:
         k, _, v = line.rstrip("\n").partition("\t")
         meta[k] = v
-R = {}
-with open(os.path.join(raw, "results.tsv")) as f:
-    for line in f:
-        parts = line.rstrip("\n").split("\t")
-        if len(parts) == 3:
-            R[(parts[0], parts[1])] = parts[2]
+
+
+def read_tsv(name):
+    """server, key, value lines of a raw file (results.tsv, h2.tsv) as {(server, key): value}; {} when absent."""
+    out = {}
+    if os.path.exists(os.path.join(raw, name)):
+        with open(os.path.join(raw, name)) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 3:
+                    out[(parts[0], parts[1])] = parts[2]
+    return out
+
+
+R = read_tsv("results.tsv")
+# the H group (bench/h2.sh): its own servers and keys, in a section after the table
+H = read_tsv("h2.tsv")
 servers = []
-with open(os.path.join(raw, "servers.txt")) as f:
-    for line in f:
-        if line.strip() and line.strip() not in servers:
-            servers.append(line.strip())
+if os.path.exists(os.path.join(raw, "servers.txt")):
+    with open(os.path.join(raw, "servers.txt")) as f:
+        for line in f:
+            if line.strip() and line.strip() not in servers:
+                servers.append(line.strip())
 scenarios = meta.get("scenarios", "").split()
 settings = dict(kv.split("=", 1) for kv in meta.get("settings", "").split() if "=" in kv)
 quiet = float(meta.get("quiet_cores", "0.15"))
@@ -140,10 +152,151 @@ def _fresh_vs_nginx():
     return (" Fresh floor ÷ nginx in this run: " + ", ".join(parts) + ".") if parts else ""
 
 
+
+# ---------------------------------------------------------------- the H group: HTTP/2 over TLS (bench/h2.sh)
+H_SERVERS = ["serve-here", "nginx", "node-floor-h2"]
+H_LABEL = {"serve-here": "serve-here", "nginx": "nginx (http2)", "node-floor-h2": "h2 fresh floor"}
+# issue 17 §2's targets, all ratios within one run
+H_TARGETS = [("H1", "H1 1 KiB: serve-here ÷ h2 fresh floor", "H1_rps", "node-floor-h2", ">=", 0.90),
+             ("H2", "H2 64 MiB: serve-here ÷ nginx", "H2_mibs", "nginx", ">=", 0.90)]
+
+
+def h2_section():
+    """The markdown section of the H group, from h2.tsv; [] when the group did not run."""
+    if not H:
+        return []
+    hset = dict(kv.split("=", 1) for kv in H.get(("_", "settings"), "").split() if "=" in kv)
+    hsc = H.get(("_", "scenarios"), "H1 H2 H3").split()
+    names = [n for n in H_SERVERS if any(k[0] == n for k in H)] + \
+        sorted({k[0] for k in H if k[0] not in H_SERVERS and k[0] != "_"})
+
+    def hnum(server, key):
+        try:
+            return float(H.get((server, key), ""))
+        except ValueError:
+            return None
+
+    def hratio(a, b):
+        return f"{a / b:.2f}" if a is not None and b else "–"
+
+    h1 = f"{hset.get('H1_CONNS', '?')} connections × {hset.get('H1_STREAMS', '?')} streams"
+    rows = [("H1", f"H1 1 KiB over h2, req/s ({h1})", "H1_rps", "int"),
+            ("H1", "H1 mean time per request, ms", "H1_mean_ms", "sig"),
+            ("H2", f"H2 64 MiB over h2, MiB/s ({hset.get('H2_CONNS', '?')} connection, 1 stream)", "H2_mibs", "sig"),
+            ("H3", "H3 100 × 1 MiB, 100 streams on one h2 connection, ms", "H3_h2_ms", "sig"),
+            ("H3", f"H3 the same 100 over {hset.get('H3_H1_CONNS', '?')} HTTP/1.1 connections, ms", "H3_h1_ms", "sig")]
+    rows = [r for r in rows if r[0] in hsc]
+    has = {n: any(k[0] == n and not k[1].startswith(("note", "tls")) for k in H) for n in names}
+    cols = [H_LABEL.get(n, n) for n in names] + ["serve-here ÷ nginx", "serve-here ÷ h2 fresh floor"]
+    o = []
+    w = o.append
+    w(f"### H: HTTP/2 over TLS (median of {hset.get('ROUNDS', '?')} × {hset.get('DURATION', '?')}"
+      + (f"; H3 median of {hset.get('H3_ROUNDS', '?')}" if "H3" in hsc else "") + ")")
+    w("")
+    w("| | " + " | ".join(cols) + " |")
+    w("|---|" + "---:|" * len(cols))
+    for sc, label, key, kind in rows:
+        cells = []
+        for n in names:
+            v = hnum(n, key)
+            if v is None:
+                cells.append("– (h2 only)" if key == "H3_h1_ms" and n == "node-floor-h2" and has[n] else ("–" if has[n] else "– ¹"))
+            else:
+                cells.append(fmt(v, kind))
+        a = hnum("serve-here", key)
+        cells += [hratio(a, hnum("nginx", key)), hratio(a, hnum("node-floor-h2", key))]
+        w(f"| {label} | " + " | ".join(cells) + " |")
+    if "H3" in hsc:
+        cells = [hratio(hnum(n, "H3_h2_ms"), hnum(n, "H3_h1_ms")) for n in names] + ["", ""]
+        w("| H3 time over h2 ÷ over HTTP/1.1 (below 1: h2 is faster) | " + " | ".join(cells) + " |")
+    w("")
+    targets = []
+    for sc, what, key, other, op, bound in H_TARGETS:
+        a, b = hnum("serve-here", key), hnum(other, key)
+        if sc in hsc and a is not None and b:
+            r = a / b
+            targets.append(f"{what} {r:.2f} (target ≥ {bound:.2f}: {'met' if r >= bound else 'not met'})")
+    a, b = hnum("serve-here", "H3_h2_ms"), hnum("serve-here", "H3_h1_ms")
+    if "H3" in hsc and a is not None and b:
+        targets.append(f"H3: serve-here's 100 streams on one h2 connection take {a / b:.2f}× its time over "
+                       f"{hset.get('H3_H1_CONNS', '?')} HTTP/1.1 connections (target ≤ 1.00: {'met' if a <= b else 'not met'})")
+    if targets:
+        w("Targets (issue 17 §2): " + "; ".join(targets) + ".")
+        w("")
+    ff, ng = hnum("node-floor-h2", "H1_rps"), hnum("nginx", "H1_rps")
+    w("h2load and curl on the load CPU, each server pinned to the server CPU; the three run at once and are measured in "
+      "alternating rounds. H1: `h2load -c 10 -m 10 -D` on `/small.html`; H2: `h2load -m 1 -D` on `/large.bin`, body "
+      "bytes received per second (a download under way at the end counts); H3: wall time for `curl --parallel` "
+      "(same client on both sides) to fetch `mib/f000.bin` … `f099.bin`, from its start to its exit, handshakes "
+      "included. The h2 fresh floor is `bench/nodefloor.mjs --h2 --fresh`: node:http2's stream API, one `lstat` per "
+      "request, the body from memory, nothing else (it speaks h2 only)."
+      + (f" h2 fresh floor ÷ nginx on H1: {ff / ng:.2f}." if ff and ng else ""))
+    w("")
+    tls = [f"{H_LABEL.get(n, n)} {H[(n, 'tls')]}" for n in names if (n, "tls") in H]
+    w(f"TLS, every server with the same ECDSA P-256 certificate made for this run, the client offering only "
+      f"{hset.get('cipher', '?')}: " + ("; ".join(tls) if tls else "–") + f". {H.get(('_', 'h2load'), '')}, {H.get(('_', 'curl'), '')}.")
+    w("")
+    cpu = []
+    for n in names:
+        parts = []
+        for sc in ("H1", "H2"):
+            if sc in hsc and (n, f"{sc}_srvcpu") in H:
+                parts.append(f"{sc} {H[(n, sc + '_srvcpu')]} / {H.get((n, sc + '_loadcpu'), '?')}")
+        for proto, what in (("h2", "h2"), ("h1", "HTTP/1.1")):
+            if (n, f"H3_{proto}_srv_ms") in H:
+                parts.append(f"H3 {what} {H[(n, f'H3_{proto}_srv_ms')]} ms")
+        if parts:
+            cpu.append(f"{H_LABEL.get(n, n)}: " + ", ".join(parts))
+    if cpu:
+        w("Server / load generator CPU in cores (H1, H2), and server CPU time per fetch of the 100 files (H3): "
+          + "; ".join(cpu) + ".")
+        w("")
+    each = []
+    for n in names:
+        parts = [f"{sc} {H[(n, k)]}" for sc, k in (("H1", "H1_rps_each"), ("H2", "H2_mibs_each"),
+                 ("H3 h2", "H3_h2_ms_each"), ("H3 HTTP/1.1", "H3_h1_ms_each")) if (n, k) in H]
+        if parts:
+            each.append(f"{H_LABEL.get(n, n)}: " + "; ".join(parts))
+    if each:
+        w("Rounds: " + " — ".join(each) + ".")
+        w("")
+    notes = [H[("_", "note")]] if ("_", "note") in H else []
+    for n in names:
+        lab = H_LABEL.get(n, n)
+        if (n, "note") in H:
+            notes.append(f"{lab}: {H[(n, 'note')]}")
+        for sc in ("H1", "H2"):
+            if (n, f"{sc}_failed") in H:
+                notes.append(f"{lab} {sc}: {H[(n, sc + '_failed')]} requests failed, errored or timed out (h2load)")
+            if (n, f"{sc}_non2xx") in H:
+                notes.append(f"{lab} {sc}: {H[(n, sc + '_non2xx')]} responses were not 2xx")
+            lc, f = hnum(n, f"{sc}_loadcpu"), hnum(n, f"{sc}_foreign")
+            if lc is not None and lc >= 0.95:
+                notes.append(f"{lab} {sc}: h2load saturated its core ({lc:.2f}); the figure is a lower bound")
+            if f is not None and f >= quiet:
+                notes.append(f"{lab} {sc}: other processes used up to {f:.2f} cores during a round")
+        for proto in ("h2", "h1"):
+            if (n, f"H3_{proto}_note") in H:
+                notes.append(f"{lab} H3 {'h2' if proto == 'h2' else 'HTTP/1.1'}: {H[(n, f'H3_{proto}_note')]}")
+    w("H notes (¹ marks a figure missing for a reason given here): " + ("; ".join(notes) + "." if notes else "none."))
+    w("")
+    return o
+
+
 out = []
 w = out.append
 w(f"# serve-here benchmark, {meta.get('date', '?')}")
 w("")
+if not servers:
+    # only groups with sections of their own ran (the H group): no table
+    w(f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; {meta.get('kernel', '?')}; node {meta.get('node', '?')}; "
+      f"{meta.get('nginx', '?')}. serve-here {meta.get('commit', '?')}."
+      + (f" Run time {meta['elapsed_s']} s." if "elapsed_s" in meta else ""))
+    w("")
+    out += h2_section()
+    w(f"Raw h2load, curl and helper output: `{meta.get('raw', '?')}/` (not committed).")
+    print("\n".join(out))
+    sys.exit(0)
 w(f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores (servers pinned to CPU {settings.get('SERVER_CPU', '0')}, "
   f"load generator to CPU {settings.get('LOAD_CPU', '1')}); {meta.get('kernel', '?')}; node {meta.get('node', '?')}; "
   f"{meta.get('nginx', '?')}; wrk {meta.get('wrk', '?')}; {meta.get('python', '?')}.")
@@ -294,5 +447,6 @@ w("")
 for n in notes or ["none"]:
     w(f"- {n}")
 w("")
+out += h2_section()
 w(f"Raw wrk, curl and helper output: `{meta.get('raw', '?')}/` (not committed).")
 print("\n".join(out))

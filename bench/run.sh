@@ -14,9 +14,12 @@
 #                with the right Authorization; variants are measured on S1 S2 C1 only; node-floor: bare
 #                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only; node-floor-fresh:
 #                the same plus one lstat per file and per listing entry, on S1 S4 S5 S6 only)
-#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM U1" (U1: PUT uploads, serve-here --upload vs nginx WebDAV);
+#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM U1 H1 H2 H3" (U1: PUT uploads, serve-here --upload vs nginx
+#                WebDAV; H1-H3: HTTP/2 over TLS, bench/h2.sh, serve-here vs nginx http2 vs the h2 fresh floor);
 #                add Z1 for folders as zip (bench/zip.sh, serve-here only), W1 for --workers (bench/workers.sh),
-#                L1 for a 100,000-entry folder's first page (bench/huge.sh)
+#                L1 for a 100,000-entry folder's first page (bench/huge.sh). Spaces or commas. Without any of
+#                the table's scenarios (S1-S6, C1, MEM, U1) no server is started for the table: e.g.
+#                SCENARIOS="H1 H2 H3" runs the H group alone
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 (10)
@@ -28,6 +31,7 @@
 #   QUIET_WAIT   max seconds to wait for other CPU load to drop before a scenario (10)
 #   QUIET_TOTAL  max seconds of such waiting per run (90)   QUIET_CORES  "quiet" threshold in cores (0.15)
 #   SETTLE_MAX   max seconds to wait after a scenario until the server is idle again (30)
+#   H1_CONNS H1_STREAMS H2_CONNS H3_ROUNDS H3_H1_CONNS H_SERVERS  the H group's own knobs (bench/h2.sh)
 #   EXTRA_NAME / EXTRA_CMD  one more server, e.g. another build of serve-here; placeholders {ROOT} {PORT} {HOST}
 #   BENCH_WORK   fixtures and scratch (bench/.work)   PEERS_DIR (bench/.peers)   BUILD (1; 0 = skip npm run build)
 #
@@ -49,7 +53,8 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
 fi
 
 SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx node-floor node-floor-fresh python sirv http-server serve}"
-SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM U1}"
+SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM U1 H1 H2 H3}"
+SCENARIOS="${SCENARIOS//,/ }"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
 VARIANT_SCENARIOS="S1 S2 C1"   # never MEM or U1
@@ -108,7 +113,18 @@ NODE_BIN="$(command -v node)" || die "node not found"
 PY_BIN="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)" || die "python3 not found"  # the real binary, not a pyenv shim
 NGINX_BIN="$(command -v nginx)"
 n_cpus=$(nproc)
-for sc in $SCENARIOS; do case $sc in S1|S2|S3|S4|S5|S6|C1|MEM|U1|Z1|W1|L1) ;; *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, Z1, W1, L1)";; esac; done
+TABLE=""   # any of the table's scenarios: then every server in SERVERS is started (start-up, idle RSS, ...)
+H_SCENARIOS=""
+for sc in $SCENARIOS; do
+  case $sc in
+    S1|S2|S3|S4|S5|S6|C1|MEM|U1) TABLE=1;;
+    H1|H2|H3) H_SCENARIOS="$H_SCENARIOS $sc";;
+    Z1|W1|L1) ;;
+    *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, H1..H3, Z1, W1, L1)";;
+  esac
+done
+[ -n "$TABLE" ] || SERVERS=""   # only groups with sections of their own (H, Z1, W1, L1): no table
+[ -n "$H_SCENARIOS" ] && { command -v h2load >/dev/null || die "h2load missing (bench/setup.sh installs nghttp2-client)"; }
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
 [ "$SERVER_CPU" -lt "$n_cpus" ] && [ "$LOAD_CPU" -lt "$n_cpus" ] || die "need CPUs $SERVER_CPU and $LOAD_CPU; this machine has $n_cpus"
 # 1000 keep-alive connections need more descriptors than the usual soft limit of 1024
@@ -494,12 +510,12 @@ run_upload() {  # $1 server $2 port
 }
 
 # ---------------------------------------------------------------- main loop
-[ -n "${EXTRA_CMD:-}" ] && case " $SERVERS " in *" ${EXTRA_NAME:-extra} "*) ;; *) SERVERS="$SERVERS ${EXTRA_NAME:-extra}";; esac
+[ -n "${EXTRA_CMD:-}" ] && [ -n "$TABLE" ] && case " $SERVERS " in *" ${EXTRA_NAME:-extra} "*) ;; *) SERVERS="$SERVERS ${EXTRA_NAME:-extra}";; esac
 log "# serve-here benchmark $STAMP: servers: $SERVERS; scenarios: $SCENARIOS"
 log "  DURATION=${DURATION}s ROUNDS=$ROUNDS WARMUP=${WARMUP}s CONNS=$CONNS START_ROUNDS=$START_ROUNDS MAX_SECONDS=$MAX_SECONDS; raw output in $RAW"
 # The runtime's own start-up, timed as the servers' are (spawned on SERVER_CPU by the helper on
 # LOAD_CPU), to the process's exit: what a Node server's start-up is read against.
-if [ "$START_ROUNDS" -gt 0 ]; then
+if [ "$START_ROUNDS" -gt 0 ] && [ -n "$TABLE" ]; then
   wait_quiet
   out=$(timeout -k 5 $(( START_ROUNDS * (STARTUP_TIMEOUT + 10) )) taskset -c "$LOAD_CPU" "$PY_BIN" "$BENCH_DIR/startup.py" \
         --exit --rounds "$START_ROUNDS" --cpu "$SERVER_CPU" --timeout "$STARTUP_TIMEOUT" -- "$NODE_BIN" -e 0)
@@ -548,6 +564,7 @@ for name in $SERVERS; do
     [ "$sc" = Z1 ] && continue  # after the loop, by bench/zip.sh
     [ "$sc" = W1 ] && continue  # after the loop, by bench/workers.sh
     [ "$sc" = L1 ] && continue  # after the loop, by bench/huge.sh
+    case $sc in H1|H2|H3) continue;; esac  # after the loop, by bench/h2.sh
     if over_budget; then put "$name" "${sc}_note" "skipped: MAX_SECONDS budget spent"; continue; fi
     run_scenario "$name" "$port" "$sc"
     settle "$name" "$port" "$sc"
@@ -589,6 +606,14 @@ if [[ " $SCENARIOS " == *" L1 "* ]]; then
   if over_budget; then echo "L1 skipped: MAX_SECONDS budget spent" > "$RAW/huge.md"
   else wait_quiet; BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" DURATION="$DURATION" ROUNDS="$ROUNDS" L1_PORT=$((BASE_PORT + 96)) \
     timeout -k 10 $(( ROUNDS * (DURATION + 35) * 2 + 180 )) bash "$BENCH_DIR/huge.sh" > "$RAW/huge.md" 2> "$RAW/logs/huge.log" || echo "L1 failed (see logs/huge.log)" >> "$RAW/huge.md"; fi
+fi
+# H1-H3 (HTTP/2 over TLS) start their own three servers and write h2.tsv, which report.py turns into a section.
+if [ -n "$H_SCENARIOS" ]; then
+  if over_budget; then printf '_\tnote\tskipped: MAX_SECONDS budget spent\n' > "$RAW/h2.tsv"
+  else wait_quiet; H_RAW="$RAW" H_SCENARIOS="${H_SCENARIOS# }" BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" \
+    DURATION="$DURATION" ROUNDS="$ROUNDS" WARMUP="$WARMUP" QUIET_CORES="$QUIET_CORES" H_PORT=$((BASE_PORT + 90)) \
+    timeout -k 10 $(( 300 + 6 * (WARMUP + 30 + ROUNDS * (DURATION + 30)) + 5 * (${H3_ROUNDS:-5} + 1) * 75 )) bash "$BENCH_DIR/h2.sh" 2> "$RAW/logs/h2.log" \
+    || printf '_\tnote\tthe H group failed (see logs/h2.log)\n' >> "$RAW/h2.tsv"; fi
 fi
 meta elapsed_s "$(elapsed)"
 "$PY_BIN" "$BENCH_DIR/report.py" "$RAW" > "$SUMMARY" || die "report failed"
