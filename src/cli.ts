@@ -499,7 +499,7 @@ export function clearTextWarning(options: ServerOptions): string | null {
   const flags = on.map(([flag]) => flag).join(" and ");
   const what = [...on.map(([, , what]) => what), "files"].join(" and ");
   return `  Warning: ${flags} on plain HTTP: ${what} cross the network in clear text, readable by anyone on the way.\n` +
-    `  For this machine only, use -b 127.0.0.1 (and an SSH tunnel from elsewhere); for others, a proxy with HTTPS.`;
+    `  For this machine only, use -b 127.0.0.1 (and an SSH tunnel from elsewhere); for others, --tls-self-signed or a proxy with HTTPS.`;
 }
 
 /** `, replacing files, at most 10 MiB each` after the uploads line, as the flags say. */

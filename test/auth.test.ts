@@ -496,6 +496,7 @@ test("bound beyond loopback (-b 0.0.0.0), --auth warns that passwords and files 
   const cli = await startCli(t, [root, "-p", "0", "-b", "0.0.0.0", "--auth", "ann:correct horse"]);
   await stop(cli);
   assert.match(cli.stdout(), /Warning: --auth on plain HTTP: passwords and files cross the network in clear text/);
+  assert.match(cli.stdout(), /for others, --tls-self-signed or a proxy with HTTPS/, "it names the fix serve-here has itself");
 });
 
 test("bound to 127.0.0.1, --auth gives no warning; without --auth, nothing about passwords at all", async (t) => {
