@@ -14,6 +14,7 @@
  * and for `node:http2`'s compatibility API (HTTPS with HTTP/2: server.ts, tls.ts).
  * Every reply is decided whole before a byte is written, and only `reply.ts` writes it.
  */
+import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { hostRefusal, httpsRedirect, makeHostRule, type HostRule } from "./access.js";
 import { archiveReply, archiveRequested } from "./archive.js";
 import { BasicAuth, refusesAccess } from "./auth.js";
@@ -22,6 +23,7 @@ import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditio
 import { newFileCache, readyFile, varyFor, type FileCache, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
 import { findIndex, listingReply, newFolderCache, type FolderCache } from "./folders.js";
+import { Http2Request } from "./http2-request.js";
 import { LiveReload } from "./live.js";
 import { locate, statusForError, tryFs, type Found } from "./locate.js";
 import { defaultOnError, requestClient } from "./log.js";
@@ -29,7 +31,7 @@ import { isNavigation } from "./navigation.js";
 import type { Handler, HandlerOptions } from "./options.js";
 import { makePolicy, PAGE_CSP, READ_METHODS, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, isGeneratedPage, releaseSource, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
 import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
@@ -117,18 +119,41 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
           client,
           method: req.method ?? "-",
           url: req.url ?? "",
-          status: res.statusCode,
+          status: loggedStatus(res, progress),
           bytes: progress.bytes,
           note: progress.note,
           ms: performance.now() - started,
-          completed: res.writableFinished,
+          completed: responseCompleted(res),
         });
       });
     }
   }
 
-  function serveHere(req: ServedRequest, res: ServedResponse, next?: (err?: unknown) => void): void {
-    const progress: Progress = { bytes: 0, note: undefined };
+  /** node:http's request (and Connect/Express's `next`), or node:http2's compatibility objects, whose stream is served as `serveStream` would. */
+  function serveHere(req: ServedRequest | Http2ServerRequest, res: ServedResponse | Http2ServerResponse, next?: (err?: unknown) => void): void {
+    if (isCompatibilityResponse(res)) return serveStream(res.stream, req.headers, 0, req.rawHeaders);
+    serve(req as ServedRequest, res, next);
+  }
+
+  /**
+   * An HTTP/2 stream, as node:http2's `stream` event gives it. An expectation other than
+   * `100-continue` gets 417, as node:http and node:http2's compatibility layer answer it.
+   */
+  function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
+    // A stream's errors (the session's protocol errors, or Node's own, reach every stream of it)
+    // end it, and its 'close' is logged; unheard, one would end the process. node:http2's
+    // compatibility objects listen the same way.
+    stream.on("error", ignoreStreamError);
+    const req = new Http2Request(stream, headers, rawHeaders);
+    const expect = headers.expect;
+    if (expect === undefined || expect.toLowerCase() === "100-continue") return serve(req, stream);
+    const progress: Progress = { status: 0, bytes: 0, note: undefined };
+    logWhenDone(req, stream, progress);
+    sendReply(req, stream, { ...emptyReply(417, {}), note: "Expect other than 100-continue" }, policy, progress);
+  }
+
+  function serve(req: ServedRequest, res: ServedResponse, next?: (err?: unknown) => void): void {
+    const progress: Progress = { status: 0, bytes: 0, note: undefined };
     logWhenDone(req, res, progress);
     // The error callback is made only where a promise needs one: a closure on every request is
     // garbage the scavenger must sweep, and a 1 KiB answer makes little else of our own.
@@ -148,7 +173,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
 
   /** Plain HTTP on the HTTPS port: the redirect to `https://` (or the Host check's refusal), logged like any answer. */
   function redirectToHttps(req: ServedRequest, res: ServedResponse): void {
-    const progress: Progress = { bytes: 0, note: undefined };
+    const progress: Progress = { status: 0, bytes: 0, note: undefined };
     logWhenDone(req, res, progress);
     try {
       sendReply(req, res, httpsRedirect(req, steps.hosts), policy, progress);
@@ -156,7 +181,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       fail(error, req, res, progress);
     }
   }
-  return Object.assign(serveHere, { close: () => steps.live?.close(), redirectToHttps });
+  return Object.assign(serveHere, { serveStream, close: () => steps.live?.close(), redirectToHttps });
 }
 
 /**
@@ -403,3 +428,5 @@ function optionsHeaders(req: ServedRequest, policy: Policy): Record<string, stri
   }
   return headers;
 }
+
+function ignoreStreamError(): void {}

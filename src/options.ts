@@ -4,7 +4,7 @@
  * `policy.ts`, the rest wires the handler to a server (passwords, live changes, the log).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Credentials, FailureLimiter } from "./auth.js";
 import type { LiveChanges } from "./live.js";
 import type { AccessLogEntry } from "./log.js";
@@ -53,12 +53,15 @@ export interface HandlerOptions extends PolicyOptions {
 }
 
 /**
- * The request handler: for `node:http` (and Connect/Express, with `next`), and for `node:http2`'s
- * compatibility API, which HTTPS with HTTP/2 uses. Each request goes with its own kind of response.
+ * The request handler: for `node:http` (and Connect/Express, with `next`), and for `node:http2`,
+ * on its compatibility API (`request` events) or, faster, its stream API (`serveStream`, for
+ * `stream` events, which HTTPS with HTTP/2 uses). Each request goes with its own kind of response.
  */
 export type Handler = {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
   (req: Http2ServerRequest, res: Http2ServerResponse): void;
+  /** An HTTP/2 stream, with the arguments of node:http2's `stream` event: `server.on("stream", handler.serveStream)`. */
+  serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void;
   /**
    * Ends live reload's open event streams and stops its watcher (a no-op without `live`), so a
    * server closing gracefully need not wait for them. `StartedServer.close` calls it.

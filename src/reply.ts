@@ -5,36 +5,54 @@
  */
 import { close, read } from "node:fs";
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Http2ServerResponse, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import { pipeline, Readable } from "node:stream";
+import type { Http2Request } from "./http2-request.js";
 import { PAGE_CSP, type Policy } from "./policy.js";
 
 /** What the reply writer needs of the policy: the headers every reply carries. */
 export type EdgePolicy = Pick<Policy, "edgeHeaders" | "userHeaderNames">;
 
 /**
- * A request as `node:http` gives it (HTTP/1.x, plain or over TLS), or as `node:http2`'s
- * compatibility API does (HTTP/2). The request path reads only what both have: method, url,
- * headers, rawHeaders, httpVersionMajor, complete, the body stream, and the socket's addresses
- * (under HTTP/2 `socket` stands for the session's TLS socket, shared by every stream).
+ * A request as `node:http` gives it (HTTP/1.x, plain or over TLS), or an HTTP/2 stream's
+ * (http2-request.ts). The request path reads only what both have: method, url, headers,
+ * rawHeaders, httpVersionMajor, complete, the body stream, and the socket's addresses (under
+ * HTTP/2 `socket` is the session's TLS socket, shared by every stream).
  */
-export type ServedRequest = IncomingMessage | Http2ServerRequest;
-/** The response that goes with a `ServedRequest`; only this module writes to it. */
-export type ServedResponse = ServerResponse | Http2ServerResponse;
+export type ServedRequest = IncomingMessage | Http2Request;
+/** The response that goes with a `ServedRequest`: node:http's, or the HTTP/2 stream itself. Only this module writes to it. */
+export type ServedResponse = ServerResponse | ServerHttp2Stream;
 
 /**
- * Which protocol a request or response speaks, told by what node:http2's compatibility objects
- * have (a version of 2, a stream): checked without loading node:http2, which a server without
- * HTTPS never needs.
+ * Which protocol a request or response speaks, told by what each kind has (a version of 2; a
+ * stream's `respond`): checked without loading node:http2, which a server without HTTPS never needs.
  */
-export function isHttp2Request(req: ServedRequest): req is Http2ServerRequest {
+export function isHttp2Request(req: ServedRequest): req is Http2Request {
   return req.httpVersionMajor === 2;
 }
 
-export function isHttp2Response(res: ServedResponse): res is Http2ServerResponse {
+export function isHttp2Stream(res: ServedResponse): res is ServerHttp2Stream {
+  return "respond" in res;
+}
+
+/** node:http2's compatibility response (the handler mounted on an http2 server's `request` event), whose stream is what gets served. */
+export function isCompatibilityResponse(res: ServedResponse | Http2ServerResponse): res is Http2ServerResponse {
   return "stream" in res;
 }
+
+/** The status the log shows: node:http's (which Connect/Express routes after us may have set), or the one sent on a stream. */
+export function loggedStatus(res: ServedResponse, progress: Progress): number {
+  return isHttp2Stream(res) ? progress.status : res.statusCode;
+}
+
+/** The response went out whole: HTTP/1's last byte was handed to the socket, or the HTTP/2 stream closed without a reset. */
+export function responseCompleted(res: ServedResponse): boolean {
+  return isHttp2Stream(res) ? res.rstCode === NO_ERROR : res.writableFinished;
+}
+
+/** RST_STREAM's "no error" (RFC 9113 §7), the code of a stream that closed normally. */
+const NO_ERROR = 0;
 
 /** Where the bytes of a file response come from: read whole into memory, or an open descriptor. */
 export type FileSource = { kind: "memory"; data: Buffer } | { kind: "descriptor"; fd: number };
@@ -144,7 +162,9 @@ export function releaseSource(source: FileSource): void {
  */
 export function sendContinue(req: ServedRequest, res: ServedResponse): void {
   if (res.headersSent || res.destroyed) return;
-  if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
+  if (req.headers.expect?.toLowerCase() !== "100-continue") return;
+  if (isHttp2Stream(res)) res.additionalHeaders({ ":status": 100 });
+  else res.writeContinue();
 }
 
 /** Thrown mid-body when the file holds fewer bytes than we promised in Content-Length. */
@@ -156,6 +176,11 @@ class FileShrankError extends Error {
 
 /** Large enough that a big file moves in few reads and writes; small enough for many at once. */
 const READ_CHUNK = 512 * 1024;
+/**
+ * On HTTP/2, what is read ahead is queued on the stream and counted against the session's memory;
+ * smaller pieces keep what a cancelled stream leaves queued small (multipart ranges; compressors).
+ */
+const HTTP2_READ_CHUNK = 64 * 1024;
 
 /**
  * Streams a file body from its descriptor, one chunk per read, so memory stays flat whatever the
@@ -171,8 +196,9 @@ class FileBodyStream extends Readable {
     private readonly fd: number,
     private readonly pieces: readonly Piece[],
     private readonly progress: Progress,
+    private readonly chunk = READ_CHUNK,
   ) {
-    super({ highWaterMark: READ_CHUNK });
+    super({ highWaterMark: chunk });
     this.position = this.rangeStart();
   }
 
@@ -194,7 +220,7 @@ class FileBodyStream extends Readable {
       this.progress.bytes += piece.length;
       return void this.push(piece);
     }
-    const want = Math.min(READ_CHUNK, piece.end - this.position + 1);
+    const want = Math.min(this.chunk, piece.end - this.position + 1);
     read(this.fd, Buffer.allocUnsafe(want), 0, want, this.position, (error, bytesRead, buffer) => {
       if (error) return this.destroy(error);
       if (bytesRead === 0) return this.destroy(new FileShrankError());
@@ -216,11 +242,13 @@ class FileBodyStream extends Readable {
  * the transformed bytes counts those.
  */
 export function fileStream(fd: number, pieces: readonly Piece[]): Readable {
-  return new FileBodyStream(fd, pieces, { bytes: 0, note: undefined });
+  return new FileBodyStream(fd, pieces, { status: 0, bytes: 0, note: undefined });
 }
 
 /** What the access log learns as a reply goes out. */
 export interface Progress {
+  /** The status sent (0 until a reply is sent). */
+  status: number;
   /** Body bytes handed to the socket so far. */
   bytes: number;
   note: string | undefined;
@@ -234,8 +262,11 @@ export interface Progress {
 export function sendReply(req: ServedRequest, res: ServedResponse, reply: Reply, policy: EdgePolicy, progress: Progress): Promise<void> | undefined {
   const body = reply.body;
   progress.note = reply.note;
+  progress.status = reply.status;
   if (res.destroyed) return void release(body);
-  writeHead(res, reply.status, reply.wire ?? headerList(reply.headers, policy));
+  const list = reply.wire ?? headerList(reply.headers, policy);
+  if (isHttp2Stream(res)) return sendOnStream(req, res, reply.status, list, body, progress);
+  res.writeHead(reply.status, list as string[]); // Node only reads the list (its types ask for a mutable array)
   if (req.method === "HEAD" || body.kind === "empty") {
     release(body);
     return void res.end();
@@ -245,14 +276,79 @@ export function sendReply(req: ServedRequest, res: ServedResponse, reply: Reply,
     return void res.end(body.data);
   }
   return new Promise((resolve, reject) => {
-    whenStreamIsOurs(res, (ours) => {
+    whenConnectionIsOurs(res, res.req.socket, (ours) => {
       if (!ours || res.destroyed) return resolve(release(body));
-      pipeline(body.kind === "file" ? new FileBodyStream(body.fd, body.pieces, progress) : counted(body.open((note) => (progress.note = note)), progress), res, (error) => {
-        const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
-        if (!error || clientLeft || error instanceof FileShrankError) resolve();
-        else reject(error);
-      });
+      streamBody(body, res, progress, resolve, reject);
     });
+  });
+}
+
+/** A file's pieces or another stream's bytes into the response, with backpressure; a client that leaves or a file that shrinks ends it quietly. */
+function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: ServedResponse, progress: Progress, resolve: () => void, reject: (error: unknown) => void): void {
+  const chunk = isHttp2Stream(res) ? HTTP2_READ_CHUNK : READ_CHUNK;
+  const source = body.kind === "file" ? new FileBodyStream(body.fd, body.pieces, progress, chunk) : counted(body.open((note) => (progress.note = note)), progress);
+  pipeline(source, res, (error) => {
+    const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
+    if (!error || clientLeft || error instanceof FileShrankError) resolve();
+    else reject(error);
+  });
+}
+
+/**
+ * A reply on an HTTP/2 stream, by node:http2's stream API: headers and small bodies with
+ * `respond` and `end`; a file's one stretch (a whole file, or one range) with `respondWithFD`, so
+ * node:http2 reads the descriptor and frames the bytes itself and no chunk of the file passes
+ * through JavaScript. That also keeps a stream the client cancels from leaving queued chunks behind
+ * it: Node counts data queued on a stream against the session's memory (`maxSessionMemory`) and,
+ * after a reset, does not always give all of it back, until it refuses every new stream with
+ * ENHANCE_YOUR_CALM (issue 17: 25 cancelled 512 KiB-chunk downloads on Node 20, 22 and 24; with
+ * `respondWithFD`, none in 1,000 on Node 22 and 24; Node 20 is handled in tls.ts).
+ */
+function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, status: number, list: readonly string[], body: Body, progress: Progress): Promise<void> | undefined {
+  const headers = http2Headers(status, list);
+  if (req.method === "HEAD" || body.kind === "empty") {
+    release(body);
+    return void stream.respond(headers, { endStream: true });
+  }
+  if (body.kind === "bytes") {
+    progress.bytes = body.data.length;
+    stream.respond(headers);
+    return void stream.end(body.data);
+  }
+  return new Promise((resolve, reject) => {
+    // A client can reset a stream in the same read that opened it: CVE-2023-44487's pattern opens
+    // and resets thousands at once, and a file read begun for each would hold a buffer apiece. The
+    // body starts on the next turn of the event loop, once node:http2 has handled every frame of that read.
+    setImmediate(() => {
+      if (stream.destroyed) return resolve(release(body));
+      const [only] = body.kind === "file" ? body.pieces : [];
+      if (FILES_BY_DESCRIPTOR && body.kind === "file" && body.pieces.length === 1 && only !== undefined && !Buffer.isBuffer(only)) return resolve(sendFileStretch(stream, headers, body.fd, only, progress));
+      stream.respond(headers);
+      streamBody(body, stream, progress, resolve, reject);
+    });
+  });
+}
+
+/**
+ * Whether files go out by `respondWithFD`. Not on Node 20: there a server process dies (SIGSEGV)
+ * when clients with a browser's flow-control windows (6 MiB a stream) cancel such streams, after a
+ * few hundred cancels (issue 17; a bare node:http2 server does the same). Node 20 reads the file in
+ * 64 KiB pieces instead, and tls.ts ends a session whose client keeps cancelling before Node 20
+ * would start refusing its streams.
+ */
+const FILES_BY_DESCRIPTOR = Number(process.versions.node.split(".")[0]) >= 22;
+
+/** One stretch of a file by `respondWithFD`; resolves when the stream closes, and the descriptor is closed then (node:http2 leaves it open). */
+function sendFileStretch(stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, fd: number, range: ByteRange, progress: Progress): Promise<void> {
+  const length = range.end - range.start + 1;
+  return new Promise((resolve) => {
+    stream.once("close", () => {
+      close(fd, () => {});
+      // node:http2 says nothing of a cancelled stream's bytes sent: the log counts those of a whole answer only.
+      if (stream.rstCode === NO_ERROR) progress.bytes = length;
+      resolve();
+    });
+    stream.respondWithFD(fd, headers, { offset: range.start, length });
   });
 }
 
@@ -263,13 +359,12 @@ function counted(stream: Readable, progress: Progress): Readable {
 }
 
 /**
- * Headers onto the wire. HTTP/1 takes Node's flat list as it is. HTTP/2 forbids the
+ * Node's flat header list as an HTTP/2 header object with its `:status`. HTTP/2 forbids the
  * connection-specific fields (RFC 9113 §8.2.2; node:http2 throws on some of them): a stream has no
  * connection of its own to keep alive or close, so they are left out there, whoever set them.
  */
-function writeHead(res: ServedResponse, status: number, list: readonly string[]): void {
-  if (!isHttp2Response(res)) return void res.writeHead(status, list as string[]); // Node only reads the list (its types ask for a mutable array)
-  const headers: OutgoingHttpHeaders = {};
+function http2Headers(status: number, list: readonly string[]): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ":status": status };
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!.toLowerCase();
     if (CONNECTION_SPECIFIC.has(name)) continue;
@@ -277,23 +372,11 @@ function writeHead(res: ServedResponse, status: number, list: readonly string[])
     const before = headers[name];
     headers[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [String(before)]), value];
   }
-  res.writeHead(status, headers);
+  return headers;
 }
 
 /** Fields that describe a connection, never a message: not sent on HTTP/2 streams. */
 const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
-
-/**
- * Calls `start(true)` once the response may stream its body, or `start(false)` if it never will.
- * An HTTP/2 stream is its own from the start (many share a connection, none waits for another),
- * but a client can reset it in the same read that opened it: CVE-2023-44487's pattern opens and
- * resets thousands at once, and a file read begun for each would hold a buffer apiece. The body
- * starts on the next turn of the event loop, once node:http2 has handled every frame of that read.
- */
-function whenStreamIsOurs(res: ServedResponse, start: (ours: boolean) => void): void {
-  if (isHttp2Response(res)) return void setImmediate(() => start(!res.destroyed && !res.stream.destroyed));
-  whenConnectionIsOurs(res, res.req.socket, start);
-}
 
 /** Callbacks of responses waiting for their connection, run if it closes first; one listener per socket. */
 const waitingOn = new WeakMap<Socket, Set<() => void>>();
