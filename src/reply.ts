@@ -265,7 +265,7 @@ export function sendReply(req: ServedRequest, res: ServedResponse, reply: Reply,
   progress.status = reply.status;
   if (res.destroyed) return void release(body);
   const list = reply.wire ?? headerList(reply.headers, policy);
-  if (isHttp2Stream(res)) return sendOnStream(req, res, reply.status, list, body, progress);
+  if (isHttp2Stream(res)) return sendOnStream(req, res, reply.wire ? preparedHttp2Headers(reply.status, reply.wire) : http2Headers(reply.status, list), body, progress);
   res.writeHead(reply.status, list as string[]); // Node only reads the list (its types ask for a mutable array)
   if (req.method === "HEAD" || body.kind === "empty") {
     release(body);
@@ -304,8 +304,7 @@ function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: Serve
  * ENHANCE_YOUR_CALM (issue 17: 25 cancelled 512 KiB-chunk downloads on Node 20, 22 and 24; with
  * `respondWithFD`, none in 1,000 on Node 22 and 24; Node 20 is handled in tls.ts).
  */
-function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, status: number, list: readonly string[], body: Body, progress: Progress): Promise<void> | undefined {
-  const headers = http2Headers(status, list);
+function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, body: Body, progress: Progress): Promise<void> | undefined {
   if (req.method === "HEAD" || body.kind === "empty") {
     release(body);
     return void stream.respond(headers, { endStream: true });
@@ -356,6 +355,15 @@ function sendFileStretch(stream: ServerHttp2Stream, headers: OutgoingHttpHeaders
 function counted(stream: Readable, progress: Progress): Readable {
   stream.on("data", (chunk: Buffer) => (progress.bytes += chunk.length));
   return stream;
+}
+
+/** HTTP/2 header objects of prepared header lists (a file version's `okWire`, `commonWire`), made once, like the lists; node:http2 only reads them. */
+const preparedHeaders = new WeakMap<readonly string[], OutgoingHttpHeaders>();
+
+function preparedHttp2Headers(status: number, wire: readonly string[]): OutgoingHttpHeaders {
+  let headers = preparedHeaders.get(wire);
+  if (headers?.[":status"] !== status) preparedHeaders.set(wire, (headers = Object.freeze(http2Headers(status, wire))));
+  return headers;
 }
 
 /**
