@@ -5,7 +5,8 @@
  * their entries, so the log stays one stream of whole lines whatever their number), runs live
  * reload's one watcher and tells every worker what changed, restarts a worker that dies (saying why,
  * with a back-off so that one which dies at start does not spin), and on SIGINT/SIGTERM asks every
- * worker to finish its in-flight responses before it exits.
+ * worker to finish its in-flight responses before it exits. A stop asked for while the workers are
+ * still starting (`stop`) starts no more of them: those that listen are drained like the others.
  *
  * A worker gets its options from the primary over the IPC channel, never from argv or the
  * environment (passwords stay out of `ps` and /proc), and runs an ordinary `startServer`.
@@ -57,6 +58,12 @@ const STABLE_MS = 10_000;
 /** The wait after the first quick death, doubled after each further one, up to `MAX_BACKOFF_MS`. */
 const FIRST_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 30_000;
+/** Signals a terminal sends the whole process group (Ctrl+C, a closed terminal) or a service manager sends. */
+const TERMINAL_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(["SIGINT", "SIGTERM", "SIGHUP"]);
+/** How long a worker's death by one of those waits for the primary's own copy before it is reported. */
+const SIGNAL_SETTLE_MS = 100;
+/** How long `close()` lets in-flight responses finish, unless told otherwise. */
+const DEFAULT_GRACE_MS = 3000;
 /** A worker still running this long after its grace time has run out is killed. */
 const STOP_SLACK_MS = 2_000;
 /** How often to pick another free port when one picked for `--port 0` is taken before a worker binds it. */
@@ -71,11 +78,21 @@ interface Slot {
   restart: NodeJS.Timeout | null;
 }
 
+/** What `startWorkers` rejects with when `stop` came before any worker listened: nothing to drain. */
+export const STOPPED_BEFORE_LISTENING = "SERVE_HERE_STOPPED";
+
 /**
  * Starts `count` workers on one port and resolves once every one listens. Rejects (with the
- * worker's error `code`, as `startServer` would) when one cannot start.
+ * worker's error `code`, as `startServer` would) when one cannot start. A worker killed by a signal
+ * before it listens (Ctrl+C reaches every process of the terminal's group, a worker still loading
+ * among them) is started again, as one that dies later would be.
+ *
+ * Once `stop` is aborted (the CLI heard SIGINT or SIGTERM while the workers start), no worker is
+ * started or restarted: a worker not yet told its options is told to stop instead, one already
+ * starting is waited for. It resolves with the workers that listen, for the caller to `close()`,
+ * or rejects with the code `STOPPED_BEFORE_LISTENING` when none does.
  */
-export async function startWorkers(count: number, options: ServerOptions): Promise<StartedCluster> {
+export async function startWorkers(count: number, options: ServerOptions, stop?: AbortSignal): Promise<StartedCluster> {
   // Each worker accepts on the shared listening socket itself (SCHED_NONE), rather than the primary
   // accepting and handing each connection over (round-robin, Node's default on Linux): a connection
   // handed to a worker that has just died is never answered nor closed (Node's handoff waits for a
@@ -106,6 +123,10 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
   };
   let running = false;
   let stopping = false;
+  /** The grace time `close()` was given: a worker that starts meanwhile is told to stop with it, not to serve. */
+  let graceMs = DEFAULT_GRACE_MS;
+  /** True once no worker should be started any more: closing, killed, or asked to stop while starting. */
+  const quitting = () => stopping || stop?.aborted === true;
 
   /** Forks a worker into `slot`; resolves with its addresses, or rejects with why it could not listen. */
   const fork = (slot: Slot): Promise<ClusterAddresses> =>
@@ -117,6 +138,8 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
       worker.on("message", (message: ToPrimary) => {
         switch (message.kind) {
           case "serve-here:ready":
+            // A stop asked for while this worker loaded: it exits at once, having answered nothing.
+            if (quitting()) return send(worker, { kind: "serve-here:stop", graceMs });
             return send(worker, { kind: "serve-here:start", options: startWith, log: onResponse !== undefined, boot });
           case "serve-here:listening":
             listened = true;
@@ -136,21 +159,65 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
       worker.on("exit", (code: number | null, signal: NodeJS.Signals | null) => {
         live?.want(worker, false);
         if (slot.worker === worker) slot.worker = null;
-        if (!listened) reject(new Error(`worker ${slot.number} ${why(code, signal)} before it listened`));
-        if (running && !stopping) restartLater(slot, worker.process.pid, code, signal);
+        if (!listened) reject(Object.assign(new Error(`worker ${slot.number} ${why(code, signal)} before it listened`), { pid: worker.process.pid, signal }));
+        // While starting, one that never listened is `startSlot`'s to restart, or to give up on.
+        // (A restart that cannot listen either: its exit says why, and the next back-off follows.)
+        if ((running || listened) && !quitting()) restartLater(slot, worker.process.pid, code, signal, () => void fork(slot).catch(() => {}));
       });
     });
 
-  /** After a worker died: another in its place, at once, or after a back-off that grows while they keep dying young. */
-  const restartLater = (slot: Slot, pid: number | undefined, code: number | null, signal: NodeJS.Signals | null): void => {
-    slot.quickDeaths = Date.now() - slot.startedAt < STABLE_MS ? slot.quickDeaths + 1 : 0;
-    const delay = slot.quickDeaths === 0 ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (slot.quickDeaths - 1));
-    const when = delay === 0 ? "" : ` in ${delay / 1000} s`;
-    process.stderr.write(`serve-here: worker ${slot.number} (pid ${pid}) ${why(code, signal)}; starting another${when}\n`);
+  /** After a worker died: `again()` in its place, at once, or after a back-off that grows while they keep dying young. */
+  const restartLater = (slot: Slot, pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, again: () => void): void => {
+    const report = () => {
+      slot.quickDeaths = Date.now() - slot.startedAt < STABLE_MS ? slot.quickDeaths + 1 : 0;
+      const delay = slot.quickDeaths === 0 ? 0 : Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (slot.quickDeaths - 1));
+      const when = delay === 0 ? "" : ` in ${delay / 1000} s`;
+      process.stderr.write(`serve-here: worker ${slot.number} (pid ${pid}) ${why(code, signal)}; starting another${when}\n`);
+      slot.restart = setTimeout(() => {
+        slot.restart = null;
+        if (!quitting()) again();
+      }, delay);
+    };
+    if (signal === null || !TERMINAL_SIGNALS.has(signal)) return report();
+    // Only a worker still loading dies of these (one that runs ignores them), and Ctrl+C reaches
+    // the primary at the same moment: if the primary is stopping once its own copy is heard, this
+    // is no death to report nor to replace.
     slot.restart = setTimeout(() => {
       slot.restart = null;
-      if (!stopping) fork(slot).catch(() => {}); // its exit says why, and the next back-off follows
-    }, delay);
+      if (!quitting()) report();
+    }, SIGNAL_SETTLE_MS);
+  };
+
+  /**
+   * Starts a worker in `slot` at start-up: resolves with its addresses once one listens, or null
+   * when a stop is asked for first. A worker killed by a signal before it listened is replaced
+   * (after the back-off); one that could not listen rejects, with why.
+   */
+  const startSlot = async (slot: Slot): Promise<ClusterAddresses | null> => {
+    let onStop = () => {};
+    try {
+      return await new Promise<ClusterAddresses | null>((resolve, reject) => {
+        // Asked to stop while waiting out a back-off: nothing is starting here, so nothing to wait for.
+        onStop = () => {
+          if (!slot.restart) return;
+          clearTimeout(slot.restart);
+          slot.restart = null;
+          resolve(null);
+        };
+        stop?.addEventListener("abort", onStop);
+        const attempt = () => {
+          if (quitting()) return resolve(null);
+          fork(slot).then(resolve, (error: Error & { pid?: number; signal?: NodeJS.Signals | null }) => {
+            if (quitting()) return resolve(null);
+            if (!error.signal) return reject(error);
+            restartLater(slot, error.pid, null, error.signal, attempt);
+          });
+        };
+        attempt();
+      });
+    } finally {
+      stop?.removeEventListener("abort", onStop);
+    }
   };
 
   const kill = () => {
@@ -167,23 +234,30 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
   // died the next would get another port than the banner's. So for port 0 a free port is picked
   // here; with a port given, the first worker searches (the fallback); every later worker,
   // restarts included, is told the port that was found.
-  let first: ClusterAddresses;
+  let first: ClusterAddresses | null;
   try {
     for (let pick = 1; ; pick++) {
       if (workerOptions.port === 0) startWith = { ...workerOptions, port: await freePort(workerOptions.host), portFallback: 0 };
       try {
-        first = await fork(slots[0]!);
+        first = await startSlot(slots[0]!);
         break;
       } catch (error) {
         // Another program took the picked port before the worker bound it: pick again.
         if (workerOptions.port !== 0 || (error as NodeJS.ErrnoException).code !== "EADDRINUSE" || pick >= PORT_PICKS) throw error;
       }
     }
-    startWith = { ...workerOptions, port: first.port, portFallback: 0 };
-    await Promise.all(slots.slice(1).map((slot) => fork(slot)));
+    if (first) {
+      startWith = { ...workerOptions, port: first.port, portFallback: 0 };
+      await Promise.all(slots.slice(1).map(startSlot));
+    }
   } catch (error) {
     kill();
     throw error;
+  }
+  if (first === null) {
+    // Asked to stop before any worker listened: none answered anything.
+    kill();
+    throw Object.assign(new Error("stopped before any worker listened"), { code: STOPPED_BEFORE_LISTENING });
   }
   running = true;
 
@@ -191,8 +265,9 @@ export async function startWorkers(count: number, options: ServerOptions): Promi
     ...first,
     workers: count,
     kill,
-    close: async (graceMs = 3000) => {
+    close: async (grace = DEFAULT_GRACE_MS) => {
       stopping = true;
+      graceMs = grace;
       live?.close();
       const open: Worker[] = [];
       for (const slot of slots) {
@@ -275,6 +350,14 @@ class SharedWatcher {
     this.noticeGiven = true;
     process.stderr.write(`serve-here: ${message}\n`);
   }
+}
+
+/**
+ * Ends every worker of this process at once (a second Ctrl+C), whether the cluster has finished
+ * starting or not. Without workers it does nothing.
+ */
+export function killWorkers(): void {
+  for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
 }
 
 /** True in a worker process that `startWorkers` forked. */
