@@ -16,7 +16,7 @@ import { selfSignedCertificate, type SelfSignedCertificate } from "./cert.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
 import type { TlsCertificate } from "./tls.js";
-import { isWorkerProcess, serveAsWorker, startWorkers } from "./workers.js";
+import { isWorkerProcess, killWorkers, serveAsWorker, startWorkers, STOPPED_BEFORE_LISTENING } from "./workers.js";
 
 const DEFAULT_PORT = 8000;
 /** Without `--port`, a busy 8000 moves to the next free port up to 8020. */
@@ -360,6 +360,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const { plan } = parsed;
   // Read once, then gone: child processes (the browser --open starts) must not inherit the passwords.
   delete process.env.SERVE_HERE_AUTH;
+  // Before anything can answer: from here on Ctrl+C and SIGTERM stop gracefully, whenever they come.
+  const stop = stopOnSignals(plan.quiet);
 
   const rootStats = await stat(plan.root).catch(() => null);
   if (!rootStats) return fail(`${plan.root}: no such folder`, 1);
@@ -375,14 +377,21 @@ export async function main(argv: string[]): Promise<number | undefined> {
   }
 
   const paint = makePainter(process.stdout);
-  const onResponse = plan.quiet ? undefined : (entry: AccessLogEntry) => process.stdout.write(colourLogLine(entry, paint) + "\n");
+  const writeLog = (entry: AccessLogEntry) => process.stdout.write(colourLogLine(entry, paint) + "\n");
+  // Answers given before the banner is out (the first worker answers while the others start) are
+  // logged right after it, so the log always follows the banner.
+  let held: AccessLogEntry[] | null = [];
+  const onResponse = plan.quiet ? undefined : (entry: AccessLogEntry) => (held ? void held.push(entry) : writeLog(entry));
 
+  // Stopped before anything listened: there is nothing to finish.
+  if (stop.heard()) return 0;
   let started;
   try {
     const options: ServerOptions = { ...plan.options, onResponse, tls: certificate?.pem };
-    started = plan.workers > 1 ? await startWorkers(plan.workers, options) : await startServer(options);
+    started = plan.workers > 1 ? await startWorkers(plan.workers, options, stop.signal) : await startServer(options);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === STOPPED_BEFORE_LISTENING) return 0;
     const port = plan.options.port;
     if (code === "EADDRINUSE") return fail(plan.portGiven ? `port ${port} is already in use` : `ports ${port} to ${port! + PORT_FALLBACK} are all in use; choose one with --port`, 1);
     if (code === "EACCES") return fail(`not allowed to listen on port ${port} (ports below 1024 need privileges)`, 1);
@@ -409,22 +418,52 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (plan.options.upload) lines.push(`  Uploads: on (into ${displayRoot(plan.root)})${uploadDetails(plan.options)}`);
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
-  if (plan.open) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));
+  for (const entry of held) writeLog(entry);
+  held = null;
+  if (plan.open && !stop.heard()) openInBrowser(started.url, (message) => process.stderr.write(`serve-here: ${message}\n`));
+  stop.serving(started);
+  return undefined;
+}
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      // A second Ctrl+C means now.
-      if ("kill" in started) started.kill();
+/** How long the first Ctrl+C or SIGTERM lets open responses finish. */
+const GRACE_MS = 3000;
+
+/**
+ * Ctrl+C and SIGTERM, from before the server starts until the process ends: the first lets open
+ * responses finish (at most `GRACE_MS`), then exits 0; a second ends everything at once, workers
+ * included, with 1. One that comes while the server starts is kept: `signal` tells `startWorkers`
+ * to start no more workers, and `serving` applies the stop as soon as the server is up, so no
+ * moment is left where a signal would kill the process and cut what it is sending.
+ */
+function stopOnSignals(quiet: boolean) {
+  const asked = new AbortController();
+  let heard: NodeJS.Signals | null = null;
+  let server: { close(graceMs?: number): Promise<void> } | null = null;
+  const drain = (running: { close(graceMs?: number): Promise<void> }) => {
+    if (!quiet) process.stdout.write(`\n${heard}: finishing open responses, then stopping.\n`);
+    void running.close(GRACE_MS).then(() => process.exit(0));
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (heard) {
+      // A second Ctrl+C means now, whether the workers are up or still starting.
+      killWorkers();
       process.exit(1);
     }
-    stopping = true;
-    if (!plan.quiet) process.stdout.write(`\n${signal}: finishing open responses, then stopping.\n`);
-    void started.close(3000).then(() => process.exit(0));
+    heard = signal;
+    asked.abort();
+    if (server) drain(server);
   };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  return undefined;
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: asked.signal,
+    heard: () => heard !== null,
+    /** The server is up (its banner printed): a stop already heard starts now. */
+    serving(running: { close(graceMs?: number): Promise<void> }) {
+      server = running;
+      if (heard) drain(running);
+    },
+  };
 }
 
 interface LoadedCertificate {
