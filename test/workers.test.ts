@@ -3,19 +3,26 @@
  * connection is read from the kernel (`ss -tnp`), so "several workers" is seen, not assumed.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
-import { test } from "node:test";
-import { eventually, listenOn, request, runCli, startCli, tempDir } from "./helpers.js";
+import { test, type TestContext } from "node:test";
+import { BIN, eventually, listenOn, PROJECT_ROOT, request, runCli, startCli, tempDir } from "./helpers.js";
 
 const linux = process.platform === "linux";
 
-/** The pids of a process's children: its workers. */
+/** The pids of a process's children: its workers (none yet: `ps` exits 1). */
 function childPids(pid: number): number[] {
-  const out = execFileSync("ps", ["--ppid", String(pid), "-o", "pid="], { encoding: "utf8" });
+  let out: string;
+  try {
+    out = execFileSync("ps", ["--ppid", String(pid), "-o", "pid="], { encoding: "utf8" });
+  } catch (error) {
+    if ((error as { status?: number }).status === 1) return [];
+    throw error;
+  }
   return out.split("\n").map((line) => Number(line.trim())).filter((n) => n > 0);
 }
 
@@ -332,4 +339,195 @@ test("--workers takes a whole number or auto", async () => {
     assert.equal(run.code, 2, bad);
     assert.match(run.stderr, /--workers must be a whole number from 1 to 256, or auto/);
   }
+});
+
+// Shutdown at any moment (issue 17 §4): a signal that comes as soon as the port answers, while the
+// other workers are still starting, must drain like one that comes later, never kill the process.
+
+const BIG_SIZE = 40 * 1024 * 1024;
+
+/** Writes a 40 MiB file whose bytes are not all alike (a cut or a shifted copy shows), and gives its SHA-256. */
+function writeBigFile(root: string): string {
+  const data = Buffer.alloc(BIG_SIZE);
+  for (let i = 0; i < BIG_SIZE; i += 4) data.writeUInt32LE(i, i);
+  writeFileSync(path.join(root, "big.bin"), data);
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Rejects with `what` when `promise` has not settled within `ms`: no wait in these tests is unbounded. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+interface Launched {
+  pid: number;
+  stdout(): string;
+  stderr(): string;
+  /** Set once the process has exited. */
+  ended(): boolean;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` to the CLI, or with `group` to its whole process group, as a terminal's Ctrl+C does. */
+  signal(signal: NodeJS.Signals): void;
+}
+
+/**
+ * Starts the real binary without waiting for its banner (it comes only once every worker listens);
+ * with `group`, in a process group of its own, so that a signal can reach it and every worker at
+ * once. Killed, group and all, after the test.
+ */
+function launch(t: TestContext, args: string[], group = false): Launched {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: PROJECT_ROOT, detached: group });
+  let out = "";
+  let err = "";
+  let ended = false;
+  child.stdout.on("data", (c: Buffer) => (out += c));
+  child.stderr.on("data", (c: Buffer) => (err += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => {
+      ended = true;
+      resolve({ code, signal });
+    }),
+  );
+  const pid = child.pid!;
+  const signal = (name: NodeJS.Signals) => process.kill(group ? -pid : pid, name);
+  t.after(() => {
+    try {
+      if (group) process.kill(-pid, "SIGKILL");
+      else if (!ended) child.kill("SIGKILL");
+    } catch {
+      // already gone, group and all
+    }
+  });
+  return { pid, stdout: () => out, stderr: () => err, ended: () => ended, exited, signal };
+}
+
+/** The port `pid` listens on, read from the kernel as soon as there is one (no banner needed). */
+async function portOf(cli: Launched): Promise<number> {
+  let port = 0;
+  await eventually(() => {
+    if (cli.ended()) throw new Error(`exited before it listened; stderr: ${cli.stderr()}`);
+    const out = execFileSync("ss", ["-Hltnp"], { encoding: "utf8" });
+    const line = out.split("\n").find((l) => l.includes(`pid=${cli.pid},`));
+    port = Number(/:(\d+)\s/.exec(line ?? "")?.[1] ?? 0);
+    return port > 0;
+  }, "the server listens", 10_000);
+  return port;
+}
+
+/** `GET /big.bin` as soon as the port answers (refused connections are tried again): the first answer. */
+async function firstAnswer(cli: Launched): Promise<http.IncomingMessage> {
+  const port = await portOf(cli);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path: "/big.bin", agent: false }, resolve).on("error", reject);
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ECONNREFUSED" || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
+/**
+ * Starts serve-here (with `workers` > 1, `--workers`), begins a 40 MiB download at its first answer,
+ * and `delayMs` later sends `signal` (with `group`, to the whole process group). The download reads
+ * nothing until the server says it heard the signal (5 s at most), so it is in flight when it lands.
+ * Then: every byte arrives, the server exits 0 and not by the signal, and its log is the banner, the
+ * signal's line and the download's one whole line.
+ */
+async function signalDuringDownload(t: TestContext, options: { workers: number; signal: NodeJS.Signals; delayMs: number; group?: boolean }): Promise<void> {
+  const { workers, signal, delayMs, group = false } = options;
+  const root = tempDir(t);
+  const digest = writeBigFile(root);
+  const cli = launch(t, [root, "--port", "0", "--bind", "127.0.0.1", ...(workers > 1 ? ["--workers", String(workers)] : [])], group);
+  const res = await within(firstAnswer(cli), 15_000, "the first answer");
+  res.pause();
+  assert.equal(res.statusCode, 200);
+  await new Promise((resolve) => setTimeout(resolve, delayMs));
+  cli.signal(signal);
+  const heard = new RegExp(`^${signal}: finishing open responses, then stopping\\.$`, "m");
+  await eventually(() => heard.test(cli.stdout()) || cli.ended(), "the signal is heard", 5000).catch(() => {});
+
+  const hash = createHash("sha256");
+  let received = 0;
+  res.on("data", (chunk: Buffer) => {
+    received += chunk.length;
+    hash.update(chunk);
+  });
+  const closed = new Promise<void>((resolve) => res.on("close", resolve));
+  res.on("error", () => {}); // a cut download: the byte count below says so
+  res.resume();
+  await within(closed, 10_000, "the download ends");
+  const { code, signal: killedBy } = await within(cli.exited, 10_000, "the server exits");
+
+  const why = `stdout: ${cli.stdout()}\nstderr: ${cli.stderr()}`;
+  assert.deepEqual({ code, signal: killedBy }, { code: 0, signal: null }, `exits 0, not by ${signal}; ${why}`);
+  assert.equal(received, BIG_SIZE, `every byte arrived; ${why}`);
+  assert.ok(res.complete, "the response ended as HTTP says");
+  assert.equal(hash.digest("hex"), digest, "the bytes are the file's");
+  const stdout = cli.stdout();
+  assert.ok(stdout.startsWith("Serving "), `nothing is printed before the banner: ${stdout}`);
+  assert.equal(stdout.match(/finishing open responses/g)?.length, 1, `one stop line: ${stdout}`);
+  assert.deepEqual(logLines(stdout), [logLines(stdout).find((line) => /^\S+ 127\.0\.0\.1 GET \/big\.bin 200 41943040 \d+\.\dms$/.test(line)) ?? "(no whole log line of /big.bin)"], "the log: the download's one whole line");
+  assert.ok(stdout.indexOf("finishing open responses") < stdout.indexOf("GET /big.bin"), "the signal came while the download was in flight");
+  assert.equal(cli.stderr(), "", "nothing on stderr");
+}
+
+for (const workers of [2, 1]) {
+  const how = workers > 1 ? `--workers ${workers}` : "one process (no --workers)";
+  for (const delayMs of [0, 50, 200, 1000]) {
+    test(`${how}: SIGTERM ${delayMs} ms after the first answer drains a 40 MiB download, then exits 0`, { skip: !linux && "reads ss", timeout: 60_000 }, async (t) => {
+      await signalDuringDownload(t, { workers, signal: "SIGTERM", delayMs });
+    });
+  }
+  test(`${how}: SIGINT at the first answer drains a 40 MiB download, then exits 0`, { skip: !linux && "reads ss", timeout: 60_000 }, async (t) => {
+    await signalDuringDownload(t, { workers, signal: "SIGINT", delayMs: 0 });
+  });
+}
+
+test("--workers 2: Ctrl+C at the first answer reaches every process of the group, the workers still starting too, and still drains and exits 0", { skip: !linux && "reads ss", timeout: 60_000 }, async (t) => {
+  await signalDuringDownload(t, { workers: 2, signal: "SIGINT", delayMs: 0, group: true });
+});
+
+test("--workers 2: a second signal while the workers are still starting ends everything at once, with 1", { skip: !linux && "reads ss and ps", timeout: 60_000 }, async (t) => {
+  const root = tempDir(t);
+  writeBigFile(root);
+  const cli = launch(t, [root, "--port", "0", "--bind", "127.0.0.1", "--workers", "2"]);
+  const res = await within(firstAnswer(cli), 15_000, "the first answer");
+  t.after(() => res.destroy());
+  res.pause(); // never read on: only the second signal can end this
+  const workers = childPids(cli.pid);
+  // Two different signals, so the kernel cannot merge them into one.
+  cli.signal("SIGTERM");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  cli.signal("SIGINT");
+  const { code, signal } = await within(cli.exited, 10_000, "the server exits");
+  assert.deepEqual({ code, signal }, { code: 1, signal: null }, cli.stderr());
+  await eventually(() => workers.every((pid) => !isAlive(pid)), "every worker is gone");
+});
+
+test("--workers 2: a worker that a signal reaches while it is still starting is replaced, not taken for a failed start", { skip: !linux && "reads ps", timeout: 60_000 }, async (t) => {
+  const root = tempDir(t, { "a.txt": "still here" });
+  const cli = launch(t, [root, "--port", "0", "--bind", "127.0.0.1", "--workers", "2", "--quiet"]);
+  // The second worker, as soon as it exists: it is still loading, before any handler of ours.
+  let second = 0;
+  await eventually(() => {
+    if (cli.ended()) throw new Error(`exited: ${cli.stderr()}`);
+    second = childPids(cli.pid)[1] ?? 0;
+    return second > 0;
+  }, "a second worker", 10_000);
+  process.kill(second, "SIGTERM");
+  await eventually(() => /Press Ctrl\+C to stop\./.test(cli.stdout()) || cli.ended(), "the banner", 10_000);
+  const port = Number(/127\.0\.0\.1:(\d+)\//.exec(cli.stdout())?.[1]);
+  assert.ok(port > 0, `the banner: ${cli.stdout()} ${cli.stderr()}`);
+  // It died while loading (and was replaced), or it had just begun to ignore the signal: two workers answer either way.
+  if (!isAlive(second)) assert.match(cli.stderr(), new RegExp(`worker 2 \\(pid ${second}\\) was killed by SIGTERM; starting another`));
+  await eventually(() => childPids(cli.pid).length === 2, "two workers");
+  assert.equal((await request(port, "/a.txt")).body.toString(), "still here");
+  cli.signal("SIGTERM");
+  assert.deepEqual(await within(cli.exited, 10_000, "the server exits"), { code: 0, signal: null });
 });
