@@ -177,12 +177,20 @@ function withHttp1Handling(server: Http2SecureServer): Http1CapableSecureServer 
  *   timeout (a client that connects and says nothing, or never finishes a header block, is cut as
  *   HTTP/1's header timeout cuts it), and when its last stream ends it may stay idle for the
  *   keep-alive time. The session is then closed with GOAWAY, and destroyed if the client lingers.
- *   Open streams (a download, live reload's event stream) keep it open however quiet they are.
+ *   Open streams (a download, live reload's event stream) keep it open however quiet they are, but
+ *   not a header block begun beside them that takes longer than the header timeout: node:http2
+ *   shows a stream only once its header block is whole, and `lastProcStreamID` names the stream
+ *   whose HEADERS came last, so a stream named there and not yet shown is a block still arriving
+ *   (and nothing else may come on the connection between its frames: RFC 9113 §4.3). It is checked
+ *   as node:http checks HTTP/1 heads, every `checkEveryMs` while streams are open.
  * - Resets: a session whose client has reset too many streams is closed with GOAWAY (see
  *   RESET_BURST above).
  */
 function watchStreams(session: ServerHttp2Session, timeouts: Timeouts): void {
   let open = 0;
+  let shown = 0;
+  let blockSince: number | null = null;
+  let checking: NodeJS.Timeout | undefined;
   let resets = 0;
   let resetsLeft = RESET_BURST;
   let countedAt = performance.now();
@@ -197,14 +205,27 @@ function watchStreams(session: ServerHttp2Session, timeouts: Timeouts): void {
     countedAt = now;
     return ++resets >= RESETS_BEFORE_GOAWAY || resetsLeft <= RESETS_LEFT_AT_GOAWAY;
   };
+  const checkHeaderBlock = () => {
+    if (session.closed || session.destroyed) return;
+    if (session.state.lastProcStreamID! <= shown) return void (blockSince = null);
+    const now = performance.now();
+    blockSince ??= now;
+    if (now - blockSince >= timeouts.headersMs) expire();
+  };
   let timer = setTimeout(expire, timeouts.headersMs);
   session.on("stream", (stream) => {
-    open++;
+    shown = Math.max(shown, stream.id!);
+    if (open++ === 0) checking = setInterval(checkHeaderBlock, timeouts.checkEveryMs).unref();
     clearTimeout(timer);
     stream.once("close", () => {
       if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !session.closed && resetTooMany()) session.close();
-      if (--open === 0 && !session.closed) timer = setTimeout(expire, timeouts.keepAliveMs);
+      if (--open > 0) return;
+      clearInterval(checking);
+      if (!session.closed) timer = setTimeout(expire, timeouts.keepAliveMs);
     });
   });
-  session.once("close", () => clearTimeout(timer));
+  session.once("close", () => {
+    clearTimeout(timer);
+    clearInterval(checking);
+  });
 }

@@ -12,7 +12,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import tls from "node:tls";
 import { selfSignedCertificate } from "../src/cert.js";
 import type { AccessLogEntry } from "../src/server.js";
@@ -75,6 +75,8 @@ const RST_STREAM = 0x3;
 const SETTINGS = 0x4;
 const GOAWAY = 0x7;
 const END_STREAM_AND_HEADERS = 0x5;
+const END_STREAM = 0x1;
+const DATA = 0x0;
 const CANCEL = Buffer.from([0, 0, 0, 8]);
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -115,6 +117,43 @@ describe("HTTPS and HTTP/2 under misbehaving clients", { concurrency: true }, ()
     });
     await closed(socket, "an HTTP/2 session with no request");
     assert.ok(frameTypes(received).includes(GOAWAY), "the server said GOAWAY");
+  });
+
+  /**
+   * A raw HTTP/2 client with one download open: stream 1 asks for a file and never opens its
+   * flow-control window beyond the first 64 KiB, so the stream stays open, quiet, for as long as
+   * the client likes. Resolves once the first DATA frame arrived.
+   */
+  async function sessionWithQuietDownload(t: TestContext): Promise<{ socket: tls.TLSSocket; received: () => Buffer }> {
+    const server = await serve(t, { root: tempDir(t, { "big.bin": randomBytes(1024 * 1024) }), tls: TLS, compress: false });
+    const socket = tls.connect({ port: server.port, host: "127.0.0.1", ca: certificate.cert, servername: "localhost", ALPNProtocols: ["h2"] });
+    t.after(() => socket.destroy());
+    let received = Buffer.alloc(0);
+    const firstData = new Promise<void>((resolve) => {
+      socket.on("data", (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (frameTypes(received).includes(DATA)) resolve();
+      });
+    });
+    socket.once("secureConnect", () => socket.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, Buffer.alloc(0)), frame(HEADERS, END_STREAM_AND_HEADERS, 1, getHeaderBlock("/big.bin", `localhost:${server.port}`))])));
+    await firstData;
+    return { socket, received: () => received };
+  }
+
+  it("a header block begun beside an open download and never finished is cut like a slow HTTP/1 head", async (t) => {
+    const { socket } = await sessionWithQuietDownload(t);
+    const block = getHeaderBlock("/big.bin", "localhost");
+    // HEADERS for stream 3 without END_HEADERS, and no CONTINUATION after it: a head that never ends.
+    socket.write(frame(HEADERS, END_STREAM, 3, block.subarray(0, 4)));
+    await closed(socket, "a session with a header block that never ends");
+  });
+
+  it("a download left quiet past the header timeout keeps its session open: only header blocks are timed", async (t) => {
+    const { socket } = await sessionWithQuietDownload(t);
+    let closedEarly = false;
+    socket.once("close", () => (closedEarly = true));
+    await new Promise((resolve) => setTimeout(resolve, 12_000)); // the header timeout (10 s), plus the check's period and slack
+    assert.equal(closedEarly, false, "the session with a quiet download was not cut");
   });
 
   it("an HTTP/2 session left idle after its last stream is closed with GOAWAY", async (t) => {
