@@ -4,8 +4,15 @@
 import type { ServedRequest } from "./reply.js";
 import type { FileMeta } from "./files.js";
 
-/** What preconditions are judged against: the validators of the representation this request would get. */
-export type Validators = Pick<FileMeta, "etag" | "mtimeSeconds">;
+/**
+ * What preconditions are judged against: the validators of the representation this request would
+ * get. `mtimeSeconds` is null for one with no Last-Modified (a generated page): the date
+ * conditions are then ignored (§13.1.3, §13.1.4), never judged against a made-up date.
+ */
+export interface Validators {
+  etag: FileMeta["etag"];
+  mtimeSeconds: number | null;
+}
 
 type Condition = "absent" | "true" | "false";
 
@@ -34,7 +41,8 @@ function checkIfMatch(value: string | undefined, v: Validators): Condition {
 }
 
 function checkIfUnmodifiedSince(value: string | undefined, v: Validators): Condition {
-  const date = value === undefined ? null : parseHttpDate(value);
+  if (value === undefined || v.mtimeSeconds === null) return "absent"; // nothing to judge: no date, or none of ours
+  const date = parseHttpDate(value);
   if (date === null) return "absent"; // an invalid date is ignored (§13.1.4)
   return v.mtimeSeconds <= date ? "true" : "false";
 }
@@ -49,7 +57,8 @@ function checkIfNoneMatch(value: string | undefined, v: Validators): Condition {
 }
 
 function checkIfModifiedSince(value: string | undefined, v: Validators): Condition {
-  const date = value === undefined ? null : parseHttpDate(value);
+  if (value === undefined || v.mtimeSeconds === null) return "absent";
+  const date = parseHttpDate(value);
   if (date === null) return "absent";
   return v.mtimeSeconds <= date ? "false" : "true";
 }
@@ -117,5 +126,5 @@ export function ifRangeAllowsPartial(value: string | undefined, v: Validators): 
   if (value === undefined) return true;
   const trimmed = value.trim();
   if (trimmed.startsWith('"') || trimmed.startsWith("W/")) return strongMatch(trimmed, v.etag);
-  return parseHttpDate(trimmed) === v.mtimeSeconds;
+  return v.mtimeSeconds !== null && parseHttpDate(trimmed) === v.mtimeSeconds;
 }
