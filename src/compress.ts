@@ -4,8 +4,10 @@
  * or compressed on the fly: small files once per version into a revalidated cache, large ones
  * streamed through `node:zlib`. Each coding is its own representation, with its own strong ETag, so
  * preconditions are judged against what this request would get, and every file response while
- * compression is on says `Vary: Accept-Encoding`.
+ * compression is on says `Vary: Accept-Encoding`. Pages serve-here makes (listings, error pages)
+ * get the same negotiation, once per distinct body (`encodePage`).
  */
+import { createHash } from "node:crypto";
 import { close, type Stats } from "node:fs";
 import { pipeline, type Readable, type Transform } from "node:stream";
 import zlib from "node:zlib";
@@ -13,7 +15,7 @@ import { readyFile, RevalidatedCache, type FileCache, type ReadyFile } from "./f
 import { escapeControl } from "./log.js";
 import { locate, tryFs, type Found } from "./locate.js";
 import type { Policy } from "./policy.js";
-import { bodyFrom, fileStream, headerList, release, releaseSource, type Body, type ServedRequest } from "./reply.js";
+import { bodyFrom, fileStream, headerList, release, releaseSource, type Body, type Reply, type ServedRequest } from "./reply.js";
 
 export type Coding = "br" | "zstd" | "gzip";
 
@@ -199,6 +201,8 @@ export interface Origin {
 export class Encodings {
   readonly encoded = new RevalidatedCache<CompressedFile>(4096, 16 * 1024 * 1024, (entry) => entry.data.length);
   readonly staleSidecars = new Set<string>();
+  /** Generated pages' ETags and encodings (`encodePage`). */
+  readonly pages = new PageEncodings();
   constructor(readonly files: FileCache) {}
 }
 
@@ -381,4 +385,77 @@ function compressedStream(coding: Coding, file: ReadyFile, fd: number, policy: P
       release: () => close(fd, () => {}),
     },
   };
+}
+
+// -------------------------------------------------------------------------------------------------
+// Generated pages
+// -------------------------------------------------------------------------------------------------
+
+/** What is known of one generated body: its ETag, and its encodings, each made the first time a request gets it. */
+interface PageVersion {
+  etag: string;
+  encoded: Partial<Record<Coding, Buffer>>;
+}
+
+/**
+ * Generated pages' ETags and encodings, per body. Keyed weakly on the body's Buffer: a listing
+ * hands out the same Buffer while its folder and rows are unchanged (folders.ts `keptBody`), error
+ * pages are constants, and live reload's decorated page is kept with the page it decorates, so an
+ * unchanged page is hashed once and compressed once per coding. What is kept here goes with its
+ * body, so it is bounded by what those owners keep (folders.ts: 8 bodies per folder version, 64
+ * versions), and each encoding is smaller than its body.
+ */
+export class PageEncodings {
+  private readonly versions = new WeakMap<Buffer, PageVersion>();
+
+  versionOf(data: Buffer): PageVersion {
+    let version = this.versions.get(data);
+    if (version === undefined) this.versions.set(data, (version = { etag: pageEtag(data), encoded: {} }));
+    return version;
+  }
+
+  encoding(data: Buffer, version: PageVersion, coding: Coding): Buffer {
+    return (version.encoded[coding] ??= compressSync(coding, data));
+  }
+}
+
+/**
+ * A strong ETag from a page's bytes: its length and 96 bits of SHA-1, so any change to the page
+ * (a row, a size, a date, the live script) is a new tag. A page has no file behind it whose
+ * version could name it, and no Last-Modified.
+ */
+function pageEtag(data: Buffer): string {
+  return `"${data.length.toString(36)}-${createHash("sha1").update(data).digest("base64url").slice(0, 16)}"`;
+}
+
+/** A generated page as this request gets it, and the ETag its preconditions are judged against. */
+export interface EncodedPage {
+  reply: Reply;
+  etag: string;
+}
+
+/**
+ * A page serve-here made (already finished: live script and CSP in place, so the script is inside
+ * what is compressed), as this request gets it. The same negotiation and threshold as a file's
+ * (`acceptedCodings`, `worthCompressing`): the client's best coding when compression is on and the
+ * page is 1 KiB or more, else the page as it is. Each coding has its own strong ETag, the page's
+ * marked like a file's (`-br`, `-gz`, `-zst`); while compression is on, `Vary` names
+ * `Accept-Encoding` first, before what the page varies on already (a listing's `Accept`), even for a
+ * page too small to compress: a listing grows, and one rule for every page is simpler to trust.
+ * `Range` is no concern: pages have no ranges.
+ */
+export function encodePage(req: ServedRequest, page: Reply, policy: Policy, pages: PageEncodings): EncodedPage {
+  if (page.body.kind !== "bytes") throw new TypeError("a generated page has its bytes");
+  const data = page.body.data;
+  const version = pages.versionOf(data);
+  const headers: Record<string, string> = { ...page.headers, ETag: version.etag };
+  if (policy.compress) headers.Vary = page.headers.Vary === undefined ? "Accept-Encoding" : `Accept-Encoding, ${page.headers.Vary}`;
+  const coding = policy.compress && worthCompressing(data.length, page.headers["Content-Type"] ?? "") ? acceptedCodings(req)[0] : undefined;
+  if (coding === undefined) return { reply: { ...page, headers, wire: undefined }, etag: version.etag };
+  const encoded = pages.encoding(data, version, coding);
+  const etag = encodedEtag(version.etag, coding);
+  headers.ETag = etag;
+  headers["Content-Encoding"] = coding;
+  headers["Content-Length"] = String(encoded.length);
+  return { reply: { ...page, headers, wire: undefined, body: { kind: "bytes", data: encoded } }, etag };
 }

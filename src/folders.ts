@@ -437,8 +437,10 @@ function wantsJson(req: ServedRequest, query: ListingQuery): boolean {
 /**
  * The listing of a folder: the page, or JSON for a program (same entries, same order, same
  * filter and pages). Both say `Vary: Accept`, as `Accept` chooses between them (and, with live
- * reload, `Sec-Fetch-Dest`, which decides whether the page gets its script). Neither has
- * validators: sizes and dates are read anew for each, and a listing is `no-cache`.
+ * reload, `Sec-Fetch-Dest`, which decides whether the page gets its script). Sizes and dates are
+ * read anew for each request, and a listing is `no-cache`; its ETag and coding are the handler's
+ * last step (compress.ts `encodePage`), made from these bytes: the same Buffer for an unchanged
+ * page (`keptBody`), so they are made once.
  */
 export function listingReply(req: ServedRequest, target: Extract<TargetPath, { kind: "path" }>, found: Found, policy: Policy, folders: FolderCache, share: ShareCodes): Reply {
   const query = parseListingQuery(target.query);
@@ -502,5 +504,6 @@ function jsonReply(data: Buffer, vary: string): Reply {
     status: 200,
     headers: { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(data.length), "Cache-Control": "no-cache", Vary: vary },
     body: { kind: "bytes", data },
+    generated: true,
   };
 }

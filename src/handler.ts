@@ -9,6 +9,8 @@
  *   folder: zip (archive.ts), index or listing (folders.ts) | file: version (files.ts) →
  *   representation: live script (live.ts), then coding (compress.ts) → preconditions (conditional.ts) →
  *   ranges, of the file's own bytes only (ranges.ts) → Reply → the wire (reply.ts)
+ *   Pages we make (listings, error pages), wherever made, last: live script (live.ts), coding
+ *   and ETag (compress.ts), a listing's If-None-Match (conditional.ts) (`finishedPage`).
  *
  * `createHandler(options)` gives a `(req, res, next?)` function for `node:http` or Connect/Express,
  * and for `node:http2`'s compatibility API (HTTPS with HTTP/2: server.ts, tls.ts).
@@ -18,7 +20,7 @@ import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, Serv
 import { hostRefusal, httpsRedirect, makeHostRule, type HostRule } from "./access.js";
 import { archiveReply, archiveRequested } from "./archive.js";
 import { BasicAuth, refusesAccess } from "./auth.js";
-import { chooseRepresentation, Encodings, releaseRepresentation, type Origin, type Representation } from "./compress.js";
+import { chooseRepresentation, encodePage, Encodings, releaseRepresentation, type Origin, type Representation } from "./compress.js";
 import { checkPreconditions, headerText, ifRangeAllowsPartial } from "./conditional.js";
 import { newFileCache, readyFile, varyFor, type FileCache, type ReadyFile } from "./files.js";
 import { cleanUrlCandidate, describeSegments, SPA_CACHE_CONTROL, SPA_INDEX } from "./fallbacks.js";
@@ -48,7 +50,7 @@ interface Steps {
   auth: BasicAuth | null;
   /** Small files' bytes (files.ts). */
   files: FileCache;
-  /** Small files' encoded bytes, and stale sidecars already reported (compress.ts). */
+  /** Small files' encoded bytes, stale sidecars already reported, generated pages' ETags and encodings (compress.ts). */
   encodings: Encodings;
   /** Folders' names, prepared for listing (folders.ts). */
   folders: FolderCache;
@@ -185,11 +187,31 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
 }
 
 /**
- * A page we generated (listing, error page), wherever made: with --live, a navigation gets the
- * live script (not a refusal of access, whose script request would only be refused, and prompt,
- * again); and its CSP is the policy's, which lets our scripts run when there are any.
+ * A page we generated (listing, HTML or JSON; error page), wherever made, finished: the HTML
+ * page decorated (`decoratedPage`), then its coding and ETag (compress.ts), then, for a listing,
+ * the preconditions its ETag answers.
  */
-function finishedPage(req: ServedRequest, reply: Reply, { policy, live }: Steps): Reply {
+function finishedPage(req: ServedRequest, reply: Reply, steps: Steps): Reply {
+  if (reply.generated !== true) return reply;
+  const { reply: page, etag } = encodePage(req, decoratedPage(req, reply, steps), steps.policy, steps.encodings.pages);
+  // Only a 200 is revalidated: an error status is never turned into a 304 or a 412, which would
+  // hide it (RFC 9110 §13.2.1: preconditions are ignored when the answer without them is not 2xx).
+  // Error pages still carry their ETag, which names their bytes, as a listing's does.
+  if (page.status !== 200 || (req.method !== "GET" && req.method !== "HEAD")) return page;
+  const precondition = checkPreconditions(req, { etag, mtimeSeconds: null });
+  if (precondition === null) return page;
+  const { ETag, "Cache-Control": cacheControl = "no-cache", Vary } = page.headers;
+  const validators: Record<string, string> = { ETag: ETag!, "Cache-Control": cacheControl };
+  if (Vary !== undefined) validators.Vary = Vary;
+  return precondition === 304 ? { status: 304, note: page.note, headers: validators, body: EMPTY } : { ...emptyReply(412, validators), note: page.note };
+}
+
+/**
+ * A generated HTML page: with --live, a navigation gets the live script (not a refusal of access,
+ * whose script request would only be refused, and prompt, again); and its CSP is the policy's,
+ * which lets our scripts run when there are any.
+ */
+function decoratedPage(req: ServedRequest, reply: Reply, { policy, live }: Steps): Reply {
   if (!isGeneratedPage(reply)) return reply;
   const page = live && !refusesAccess(reply) ? live.decoratePage(req, reply) : reply;
   if (policy.pageCsp === PAGE_CSP) return page;
@@ -386,10 +408,13 @@ function notFoundReply(req: ServedRequest, steps: Steps, hasNext: boolean, note?
   return { status: 404, note: note ?? page.note, headers: notFoundPageHeaders(chosen, policy), body: pageBody(chosen) };
 }
 
-/** The 404 page's headers: it is always HTML and never cached, whatever its validators. */
+/**
+ * The 404 page's headers: it is always HTML and never cached. Its ETag is the file's, per coding,
+ * as for any page (a 404 is never a 304: see `finishedPage`); its Last-Modified is not sent.
+ */
 function notFoundPageHeaders(chosen: Representation, policy: Policy): Record<string, string> {
   const contentType = "text/html; charset=utf-8";
-  const headers: Record<string, string> = { "Content-Type": contentType };
+  const headers: Record<string, string> = { "Content-Type": contentType, ETag: chosen.meta.etag };
   if (chosen.kind === "encoded") headers["Content-Encoding"] = chosen.meta.coding;
   const length = chosen.kind === "encoded" ? chosen.meta.length : chosen.meta.size;
   if (length !== undefined) headers["Content-Length"] = String(length);

@@ -73,6 +73,8 @@ export class LiveReload {
   readonly script: ReadyFile;
   private readonly streams = new Set<EventStream>();
   private readonly injected = new WeakMap<Buffer, Injected>();
+  /** Generated pages with the script put in, per page (see `decoratePage`). */
+  private readonly decorated = new WeakMap<Buffer, Buffer>();
   private watcher: Pick<TreeWatcher, "close"> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private pending = new Set<string>();
@@ -136,9 +138,13 @@ export class LiveReload {
    */
   decoratePage(req: ServedRequest, reply: Reply): Reply {
     if (reply.body.kind !== "bytes" || !isGeneratedPage(reply) || !isNavigation(req)) return reply;
-    const data = insertScriptTag(reply.body.data) ?? reply.body.data;
+    const page = reply.body.data;
+    // Kept with the page it was made from: an unchanged listing (the same Buffer) is the same
+    // decorated Buffer, whose ETag and encodings are then made once (compress.ts `encodePage`).
+    let data = this.decorated.get(page);
+    if (data === undefined) this.decorated.set(page, (data = insertScriptTag(page) ?? page));
     const headers = { ...reply.headers, "Content-Length": String(data.length) };
-    return { status: reply.status, note: reply.note, headers, body: { kind: "bytes", data } };
+    return { status: reply.status, note: reply.note, headers, body: { kind: "bytes", data }, generated: reply.generated };
   }
 
   /** `GET /__serve-here/events`: the event stream, for pages of this origin only. */

@@ -88,6 +88,11 @@ export interface Reply {
   /** The headers as sent, when made in advance: then exactly `headerList(headers, policy)`. */
   readonly wire?: readonly string[];
   readonly body: Body;
+  /**
+   * Bytes serve-here made, not a file's (a listing, HTML or JSON; an error page): the handler's
+   * last step gives them their coding and a validator made from the bytes (compress.ts `encodePage`).
+   */
+  readonly generated?: true;
 }
 
 export const EMPTY: Body = { kind: "empty" };
@@ -112,6 +117,7 @@ export function htmlPage(status: number, html: string | Buffer, headers: Record<
       ...headers,
     },
     body: { kind: "bytes", data },
+    generated: true,
   };
 }
 

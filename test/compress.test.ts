@@ -12,10 +12,12 @@ import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
 import zlib from "node:zlib";
-import { chooseRepresentation, Encodings, HAS_ZSTD, parseAcceptEncoding, type Representation } from "../src/compress.js";
-import { newFileCache, readyFile, type ReadyFile } from "../src/files.js";
+import { chooseRepresentation, encodePage, Encodings, HAS_ZSTD, MIN_COMPRESS_SIZE, PageEncodings, parseAcceptEncoding, type Representation } from "../src/compress.js";
+import { newFileCache, readyFile, RevalidatedCache, type ReadyFile } from "../src/files.js";
 import { locate } from "../src/locate.js";
 import { makePolicy } from "../src/policy.js";
+import { LIVE_SCRIPT_TAG } from "../src/live.js";
+import { errorPage, htmlPage, type Reply } from "../src/reply.js";
 import { parseRawResponse, rawGet, request, serve, tempDir, type SimpleResponse } from "./helpers.js";
 
 /** Text that compresses well, as source code does: `size` bytes of it. */
@@ -42,12 +44,14 @@ function decode(res: SimpleResponse): Buffer {
       return zlib.brotliDecompressSync(res.body);
     case "gzip":
       return zlib.gunzipSync(res.body);
+    case "zstd":
+      return (zlib as unknown as { zstdDecompressSync(b: Buffer): Buffer }).zstdDecompressSync(res.body);
     default:
       throw new Error(`unexpected Content-Encoding ${res.headers["content-encoding"]}`);
   }
 }
 
-async function siteWith(t: TestContext, tree: Parameters<typeof tempDir>[1], options: { compress?: boolean } = {}) {
+async function siteWith(t: TestContext, tree: Parameters<typeof tempDir>[1], options: { compress?: boolean; live?: boolean } = {}) {
   const root = tempDir(t, tree);
   const server = await serve(t, { root, ...options });
   const get = (target: string, headers: Record<string, string> = {}, method = "GET") => request(server.port, target, { headers, method });
@@ -246,6 +250,9 @@ test("the root's 404.html is compressed too, with Vary", async (t) => {
   const plain = await get("/missing");
   assert.equal(plain.headers["content-encoding"], undefined);
   assert.deepEqual(plain.body, page);
+  assert.match(String(plain.headers.etag), /^"[^"]+"$/);
+  assert.equal(res.headers.etag, String(plain.headers.etag).slice(0, -1) + '-br"', "an ETag per coding, as for the file");
+  assert.equal((await get("/missing", { "Accept-Encoding": "br", "If-None-Match": String(res.headers.etag) })).status, 404, "a 404 is never a 304");
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -615,4 +622,281 @@ test("bytes that are not the file's own (live reload's page) never take a sideca
     assert.doesNotMatch(file.meta.etag, /-live/);
     assert.ok(bytesOf(chooseRepresentation(req, injected(), origin(), policy, encodings)).toString().endsWith("</script>\n"));
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Generated pages: listings (HTML and JSON) and error pages
+// ---------------------------------------------------------------------------------------------
+
+/** A folder of 1,000 files with names a camera, a build and a person would make, of varied sizes. */
+function thousandFiles(): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 1000; i++) {
+    const name = [`IMG_${20240101 + (i % 28)}_${String((i * 7919) % 100000).padStart(5, "0")}.jpg`, `chunk-${(i * 2654435761) % 4294967296}.js`, `notes ${i} (draft).md`][i % 3]!;
+    files[name] = "x".repeat((i * 37) % 200);
+  }
+  return files;
+}
+
+/** The codings a page may be sent in here: zstd only where Node has it. */
+const PAGE_CODINGS = HAS_ZSTD ? (["br", "gzip", "zstd"] as const) : (["br", "gzip"] as const);
+const ETAG_MARK = { br: "-br", gzip: "-gz", zstd: "-zst" } as const;
+
+test("a 1,000-entry listing as br is at most a fifth of its identity size, and each coding decodes to exactly the identity bytes", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() });
+  const identity = await get("/many/");
+  assert.equal(identity.status, 200);
+  assert.equal(identity.headers["content-encoding"], undefined);
+  assert.equal(identity.headers["content-length"], String(identity.body.length));
+  const missing = Object.keys(thousandFiles()).filter((name) => !identity.body.includes(`>${name}<`));
+  assert.deepEqual(missing, [], "every entry is on the page");
+  for (const coding of PAGE_CODINGS) {
+    const res = await get("/many/", { "Accept-Encoding": coding });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-encoding"], coding);
+    assert.equal(res.headers["content-length"], String(res.body.length));
+    assert.equal(res.headers["content-type"], "text/html; charset=utf-8");
+    assert.deepEqual(decode(res), identity.body, coding);
+  }
+  const br = await get("/many/", { "Accept-Encoding": "br, gzip" });
+  assert.equal(br.headers["content-encoding"], "br");
+  assert.ok(br.body.length * 5 <= identity.body.length, `br ${br.body.length} bytes of ${identity.body.length}`);
+});
+
+test("zstd is sent for a listing where Node has it; on Node 20 a client asking zstd first gets gzip, or the page as it is", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() });
+  const identity = await get("/many/");
+  const only = await get("/many/", { "Accept-Encoding": "zstd" });
+  const first = await get("/many/", { "Accept-Encoding": "zstd, gzip;q=0.5" });
+  if (HAS_ZSTD) {
+    assert.equal(only.headers["content-encoding"], "zstd");
+    assert.match(String(only.headers.etag), /-zst"$/);
+    assert.equal(first.headers["content-encoding"], "zstd");
+  } else {
+    assert.equal(only.headers["content-encoding"], undefined, "no coding the client did not ask for, never a 406");
+    assert.equal(only.headers.etag, identity.headers.etag);
+    assert.equal(first.headers["content-encoding"], "gzip");
+  }
+  assert.deepEqual(decode(only), identity.body);
+  assert.deepEqual(decode(first), identity.body);
+});
+
+test("a listing asked for with identity, br;q=0 or nothing acceptable is sent as it is, with the identity ETag", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() });
+  const identity = await get("/many/");
+  for (const value of ["identity", "br;q=0", "identity;q=0", "compress", "br;q=0, gzip;q=0"]) {
+    const res = await get("/many/", { "Accept-Encoding": value });
+    assert.equal(res.headers["content-encoding"], undefined, value);
+    assert.equal(res.headers.etag, identity.headers.etag, value);
+    assert.deepEqual(res.body, identity.body, value);
+  }
+  assert.equal((await get("/many/", { "Accept-Encoding": "br;q=0, gzip" })).headers["content-encoding"], "gzip");
+});
+
+test("the JSON listing is compressed too, and decodes to the identity JSON", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() });
+  const identity = await get("/many/?format=json");
+  assert.equal(identity.headers["content-type"], "application/json; charset=utf-8");
+  assert.equal(JSON.parse(identity.body.toString()).length, 1000);
+  const accept = { Accept: "application/json" };
+  for (const coding of PAGE_CODINGS) {
+    const res = await get("/many/", { ...accept, "Accept-Encoding": coding });
+    assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
+    assert.equal(res.headers["content-encoding"], coding);
+    assert.equal(res.headers.vary, "Accept-Encoding, Accept");
+    assert.ok(res.body.length * 5 <= identity.body.length, `${coding} ${res.body.length} bytes of ${identity.body.length}`);
+    assert.deepEqual(decode(res), identity.body, coding);
+  }
+});
+
+test("Vary is exact: Accept-Encoding, Accept on both listings; Accept-Encoding on error pages; with --live, Sec-Fetch-Dest too", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles(), "small.txt": "s" });
+  const asked: Array<Record<string, string>> = [{}, { "Accept-Encoding": "br" }, { Accept: "application/json" }, { Accept: "application/json", "Accept-Encoding": "gzip" }];
+  for (const headers of asked) {
+    assert.equal((await get("/many/", headers)).headers.vary, "Accept-Encoding, Accept", JSON.stringify(headers));
+  }
+  assert.equal((await get("/missing", { "Accept-Encoding": "br" })).headers.vary, "Accept-Encoding");
+  assert.equal((await get("/%zz", { "Accept-Encoding": "br" })).headers.vary, "Accept-Encoding");
+  const live = await siteWith(t, { many: thousandFiles() }, { live: true });
+  assert.equal((await live.get("/many/", { "Accept-Encoding": "br" })).headers.vary, "Accept-Encoding, Sec-Fetch-Dest, Accept");
+  assert.equal((await live.get("/many/?format=json", { "Accept-Encoding": "br" })).headers.vary, "Accept-Encoding, Sec-Fetch-Dest, Accept");
+});
+
+test("a listing has an ETag per coding, and If-None-Match with the one this request would get is 304 (GET and HEAD)", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() });
+  const identity = await get("/many/");
+  const tag = String(identity.headers.etag);
+  assert.match(tag, /^"[^"]+"$/, "strong");
+  const tags = new Set([tag]);
+  for (const coding of PAGE_CODINGS) {
+    const res = await get("/many/", { "Accept-Encoding": coding });
+    assert.equal(res.headers.etag, tag.slice(0, -1) + ETAG_MARK[coding] + '"', coding);
+    tags.add(String(res.headers.etag));
+    for (const method of ["GET", "HEAD"]) {
+      const again = await get("/many/", { "Accept-Encoding": coding, "If-None-Match": String(res.headers.etag) }, method);
+      assert.equal(again.status, 304, `${method} ${coding}`);
+      assert.equal(again.body.length, 0);
+      assert.equal(again.headers.etag, res.headers.etag);
+      assert.equal(again.headers.vary, "Accept-Encoding, Accept");
+      assert.equal(again.headers["cache-control"], "no-cache");
+      assert.equal(again.headers["content-encoding"], undefined);
+    }
+  }
+  assert.equal(tags.size, PAGE_CODINGS.length + 1, "every coding its own ETag");
+  const br = String((await get("/many/", { "Accept-Encoding": "br" })).headers.etag);
+  assert.equal((await get("/many/", { "Accept-Encoding": "gzip", "If-None-Match": br })).status, 200, "the br ETag does not validate the gzip bytes");
+  assert.equal((await get("/many/", { "If-None-Match": br })).status, 200, "nor the page as it is");
+  assert.equal((await get("/many/", { "Accept-Encoding": "br", "If-None-Match": `"other", ${br}` })).status, 304, "a list holding it");
+  assert.equal((await get("/many/", { "Accept-Encoding": "br", "If-None-Match": "*" })).status, 304);
+  assert.equal((await get("/many/", { "Accept-Encoding": "br", "If-Match": '"other"' })).status, 412);
+  assert.equal((await get("/many/", { "Accept-Encoding": "br", "If-Match": br })).status, 200);
+  // A page has no Last-Modified, so dates judge nothing (RFC 9110 §13.1.3, §13.1.4).
+  assert.equal(identity.headers["last-modified"], undefined);
+  assert.equal((await get("/many/", { "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT" })).status, 200);
+  assert.equal((await get("/many/", { "If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT" })).status, 200);
+});
+
+test("HEAD of a listing gets the headers GET gets, in every coding", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() });
+  for (const coding of ["identity", ...PAGE_CODINGS]) {
+    const getRes = await get("/many/", { "Accept-Encoding": coding });
+    const head = await get("/many/", { "Accept-Encoding": coding }, "HEAD");
+    assert.equal(head.body.length, 0);
+    for (const name of ["content-type", "content-length", "content-encoding", "etag", "vary", "cache-control", "content-security-policy"]) {
+      assert.equal(head.headers[name], getRes.headers[name], `${coding}: ${name}`);
+    }
+  }
+});
+
+test("a changed folder gets a new ETag, and the old one no longer validates", async (t) => {
+  const { root, get } = await siteWith(t, { many: thousandFiles() });
+  const before = await get("/many/", { "Accept-Encoding": "br" });
+  fs.writeFileSync(path.join(root, "many", "added.txt"), "new");
+  const added = await get("/many/", { "Accept-Encoding": "br", "If-None-Match": String(before.headers.etag) });
+  assert.equal(added.status, 200, "a new file: a new page");
+  assert.notEqual(added.headers.etag, before.headers.etag);
+  assert.match(decode(added).toString(), /added\.txt/);
+  // A file that grows changes its row but not the folder's own version.
+  fs.writeFileSync(path.join(root, "many", "added.txt"), "newer and longer");
+  const grown = await get("/many/", { "Accept-Encoding": "br", "If-None-Match": String(added.headers.etag) });
+  assert.equal(grown.status, 200, "a new size: a new page");
+  assert.notEqual(grown.headers.etag, added.headers.etag);
+  assert.equal((await get("/many/", { "Accept-Encoding": "br", "If-None-Match": String(grown.headers.etag) })).status, 304);
+});
+
+test("the generic 404 and 400 pages are under 1 KiB, so they go as they are, with an ETag, Vary, and never a 304", async (t) => {
+  const { get } = await siteWith(t, { "a.txt": "a" });
+  for (const [target, status] of [["/missing", 404], ["/%zz", 400]] as const) {
+    const res = await get(target, { "Accept-Encoding": "br, gzip" });
+    assert.equal(res.status, status);
+    assert.ok(res.body.length < MIN_COMPRESS_SIZE, `${target}: ${res.body.length} bytes, under the ${MIN_COMPRESS_SIZE} a coding needs`);
+    assert.equal(res.headers["content-encoding"], undefined, target);
+    assert.equal(res.headers.vary, "Accept-Encoding", target);
+    assert.match(String(res.headers.etag), /^"[^"]+"$/, target);
+    // An error status is never turned into a 304 or a 412 (RFC 9110 §13.2.1).
+    assert.equal((await get(target, { "If-None-Match": String(res.headers.etag) })).status, status, `${target}: If-None-Match`);
+    assert.equal((await get(target, { "If-Match": '"other"' })).status, status, `${target}: If-Match`);
+  }
+  const json = await get("/?format=json", { "Accept-Encoding": "br" });
+  assert.equal(json.headers["content-encoding"], undefined, "a JSON listing under 1 KiB goes as it is too");
+  assert.equal(json.headers.vary, "Accept-Encoding, Accept");
+});
+
+/** A request as the handler sees it, for calling a step directly. */
+function fakeRequest(headers: Record<string, string>): http.IncomingMessage {
+  const req = new http.IncomingMessage(new net.Socket());
+  req.method = "GET";
+  req.headers = headers;
+  return req;
+}
+
+test("an error page of 1 KiB or more is compressed like a listing, keeping its status (serve-here's own are smaller)", () => {
+  const policy = makePolicy({ root: "/" });
+  const html = `<!DOCTYPE html><title>404</title>${"<p>Nothing here; the index lists what there is.</p>\n".repeat(40)}`;
+  const { reply, etag } = encodePage(fakeRequest({ "accept-encoding": "gzip" }), htmlPage(404, html), policy, new PageEncodings());
+  assert.equal(reply.status, 404);
+  assert.equal(reply.headers["Content-Encoding"], "gzip");
+  assert.equal(reply.headers.ETag, etag);
+  assert.match(etag, /-gz"$/);
+  assert.equal(reply.body.kind, "bytes");
+  assert.equal(zlib.gunzipSync((reply.body as { data: Buffer }).data).toString(), html);
+  assert.equal(reply.headers["Content-Length"], String((reply.body as { data: Buffer }).data.length));
+});
+
+test("a page unchanged since the last request is not compressed again: the same body gets the very same encoded bytes", () => {
+  const policy = makePolicy({ root: "/" });
+  const pages = new PageEncodings();
+  const page = htmlPage(200, compressibleText(64 * 1024, "row"));
+  const bodyOf = (reply: Reply) => (reply.body as { data: Buffer }).data;
+  for (const coding of PAGE_CODINGS) {
+    const req = fakeRequest({ "accept-encoding": coding });
+    const first = encodePage(req, page, policy, pages);
+    const second = encodePage(req, { ...page, note: "another request" }, policy, pages);
+    assert.equal(bodyOf(second.reply), bodyOf(first.reply), `${coding}: the kept encoding, not a new one`);
+    assert.equal(second.etag, first.etag);
+  }
+  // Equal bytes in another Buffer (a page made again) are the same representation: the same ETag.
+  const remade = htmlPage(200, Buffer.from(bodyOf(page)));
+  assert.equal(encodePage(fakeRequest({}), remade, policy, pages).etag, encodePage(fakeRequest({}), page, policy, pages).etag);
+  // A constant page (an error page) is one body for ever.
+  assert.equal(errorPage(404).body, errorPage(404).body);
+});
+
+test("an unchanged listing is compressed once: repeated requests, live navigations too, reuse its encoding until the folder changes", async (t) => {
+  let compressions = 0;
+  const brotliCompressSync = zlib.brotliCompressSync;
+  zlib.brotliCompressSync = (...args: Parameters<typeof brotliCompressSync>) => (compressions++, brotliCompressSync(...args));
+  t.after(() => (zlib.brotliCompressSync = brotliCompressSync));
+  for (const live of [false, true]) {
+    const { root, get } = await siteWith(t, { many: thousandFiles() }, { live });
+    // A folder changed within the last second is read again on every request (folders.ts keeps
+    // only settled versions), and so is its page made again; this one has settled.
+    await new Promise((resolve) => setTimeout(resolve, RevalidatedCache.SETTLE_MS + 100));
+    const asked: Record<string, string> = live ? { "Accept-Encoding": "br", "Sec-Fetch-Dest": "document", Accept: "text/html" } : { "Accept-Encoding": "br" };
+    compressions = 0;
+    const first = await get("/many/", asked);
+    for (let i = 0; i < 4; i++) assert.deepEqual((await get("/many/", asked)).body, first.body);
+    assert.equal(compressions, 1, `live: ${live}: one compression for five requests`);
+    fs.writeFileSync(path.join(root, "many", "notes 1 (draft).md"), "longer than before");
+    const changed = await get("/many/", asked);
+    assert.notEqual(changed.headers.etag, first.headers.etag);
+    assert.equal(compressions, 2, `live: ${live}: a changed row is a new page, compressed once more`);
+  }
+});
+
+test("compress: false sends listings and error pages as they are, with their ETag and no Accept-Encoding in Vary", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() }, { compress: false });
+  const identity = await get("/many/");
+  const asked: Array<Record<string, string>> = [{ "Accept-Encoding": "br, gzip" }, { "Accept-Encoding": "gzip", Accept: "application/json" }];
+  for (const headers of asked) {
+    const res = await get("/many/", headers);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-encoding"], undefined);
+    assert.equal(res.headers.vary, "Accept");
+    assert.match(String(res.headers.etag), /^"[^"]+"$/);
+    assert.doesNotMatch(String(res.headers.etag), /-(br|gz|zst)"$/);
+    assert.equal(res.headers["content-length"], String(res.body.length));
+  }
+  assert.deepEqual((await get("/many/", { "Accept-Encoding": "br" })).body, identity.body);
+  assert.equal((await get("/many/", { "If-None-Match": String(identity.headers.etag) })).status, 304, "validators do not need compression");
+  const missing = await get("/missing", { "Accept-Encoding": "br" });
+  assert.equal(missing.headers.vary, undefined);
+  assert.equal(missing.headers["content-encoding"], undefined);
+});
+
+test("with --live, a listing navigation is compressed with the live script inside, and its ETag is not the plain page's", async (t) => {
+  const { get } = await siteWith(t, { many: thousandFiles() }, { live: true });
+  const navigation = { "Sec-Fetch-Dest": "document", Accept: "text/html" };
+  const plain = await get("/many/", { "Accept-Encoding": "br" });
+  const identity = await get("/many/", navigation);
+  assert.ok(identity.body.includes(LIVE_SCRIPT_TAG), "the identity navigation has the script");
+  for (const coding of PAGE_CODINGS) {
+    const res = await get("/many/", { ...navigation, "Accept-Encoding": coding });
+    assert.equal(res.headers["content-encoding"], coding);
+    assert.deepEqual(decode(res), identity.body, `${coding}: the decorated page, script and all`);
+    assert.equal(res.headers.etag, String(identity.headers.etag).slice(0, -1) + ETAG_MARK[coding] + '"');
+    assert.equal((await get("/many/", { ...navigation, "Accept-Encoding": coding, "If-None-Match": String(res.headers.etag) })).status, 304);
+  }
+  assert.ok(!decode(plain).includes(LIVE_SCRIPT_TAG), "a fetch that is not a navigation gets no script");
+  assert.notEqual(plain.headers.etag, (await get("/many/", { ...navigation, "Accept-Encoding": "br" })).headers.etag);
 });

@@ -25,7 +25,8 @@
  * chunked, or close (none for HEAD, 1xx, 204, 304); status in a known set and never a 5xx but 503;
  * the markers of the file outside the root and of the dotfiles never appear; every body that carries
  * an ETag equals the file with that ETag (200), or the slices its Content-Range names (206, single
- * or multipart); the 404 body is the root's 404.html; a redirect stays on this server; a request the
+ * or multipart), or is a page serve-here made (a listing, an error page) whose ETag is made from its
+ * decoded bytes and marked with its coding; the 404 body is the root's 404.html; a redirect stays on this server; a request the
  * generator fully understands gets exactly the expected file. After the run the process is alive,
  * answers a GET, wrote nothing to stderr, holds no more descriptors than before, and stayed small.
  */
@@ -35,6 +36,7 @@ import { mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
+import zlib from "node:zlib";
 import { eventually, openDescriptorCount, startCli, suiteSeed, tempDir, type RunningCli } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -997,8 +999,15 @@ function checkResponse(r: Response, req: Req | null, known: Known, mayBeCut: boo
 
   const etag = header(r, "etag");
   const content = etag === undefined ? undefined : known.byEtag.get(etag);
-  if (etag !== undefined && content === undefined && r.status !== 304 && r.status !== 412) fail("unknown-etag", `ETag ${etag} names no file the server should serve`);
-  if (etag !== undefined && content === undefined && (r.status === 304 || r.status === 412)) fail("unknown-etag", `${r.status} with ETag ${etag}, which names no file the server should serve`);
+  const page = etag !== undefined && content === undefined ? PAGE_ETAG.exec(etag) : null;
+  if (etag !== undefined && content === undefined && page === null && r.status !== 304 && r.status !== 412) fail("unknown-etag", `ETag ${etag} names no file the server should serve`);
+  if (etag !== undefined && content === undefined && page === null && (r.status === 304 || r.status === 412)) fail("unknown-etag", `${r.status} with ETag ${etag}, which names no file the server should serve`);
+  // A page serve-here made: its ETag names its decoded bytes, marked with the coding they travel in.
+  const pageBody = page !== null && !headOnly && r.complete && r.status !== 304 && r.status !== 412 ? decodedBody(r, fail) : null;
+  if (page !== null && r.status !== 304 && r.status !== 412 && (page[2] ?? "") !== (CODING_MARK[header(r, "content-encoding") ?? "identity"] ?? "?")) {
+    fail("page-etag-coding", `ETag ${etag} with Content-Encoding ${header(r, "content-encoding") ?? "none"}`);
+  }
+  if (page !== null && pageBody !== null && pageEtag(pageBody) !== page[1]) fail("page-etag-mismatch", `ETag ${etag} is not made from the page's ${pageBody.length} bytes`);
 
   if (r.status === 200 && content !== undefined) {
     if (cl !== String(content.length)) fail("wrong-length", `200 for a ${content.length}-byte file with Content-Length ${cl}`);
@@ -1025,10 +1034,10 @@ function checkResponse(r: Response, req: Req | null, known: Known, mayBeCut: boo
   }
   if (r.status === 404 && !headOnly && r.complete && r.body.length > 0 && !r.body.equals(known.notFoundPage)) fail("wrong-404", "404 body is not the root's 404.html");
   const type = header(r, "content-type") ?? "";
-  if (r.status === 200 && etag === undefined && type.startsWith("text/html")) {
+  if (r.status === 200 && pageBody !== null && type.startsWith("text/html")) {
     // A generated listing: every name escaped, no dotfile listed.
-    if (r.body.includes(ODD_RAW)) fail("unescaped-listing", `the listing shows ${JSON.stringify(ODD_RAW)} unescaped`);
-    if (r.body.includes(DOTNAME_TOKEN) || r.body.includes(".secret-note") || r.body.includes(".hidden-dir") || r.body.includes(".env")) fail("dotfile-listed", "the listing names a dotfile");
+    if (pageBody.includes(ODD_RAW)) fail("unescaped-listing", `the listing shows ${JSON.stringify(ODD_RAW)} unescaped`);
+    if (pageBody.includes(DOTNAME_TOKEN) || pageBody.includes(".secret-note") || pageBody.includes(".hidden-dir") || pageBody.includes(".env")) fail("dotfile-listed", "the listing names a dotfile");
   }
   if (req?.expect) {
     const e = req.expect;
@@ -1036,6 +1045,30 @@ function checkResponse(r: Response, req: Req | null, known: Known, mayBeCut: boo
     if (e.location !== undefined && header(r, "location") !== e.location) fail("wrong-answer", `expected a redirect to ${e.location}, got ${r.status} to ${header(r, "location")}`);
   }
   return found;
+}
+
+/** A generated page's ETag: its length in base 36 and 96 bits of its SHA-1 (base64url), then its coding's mark. */
+const PAGE_ETAG = /^"([0-9a-z]+-[A-Za-z0-9_-]{16})(-br|-gz|-zst)?"$/;
+const CODING_MARK: Readonly<Record<string, string>> = { identity: "", br: "-br", gzip: "-gz", zstd: "-zst" };
+
+function pageEtag(body: Buffer): string {
+  return `${body.length.toString(36)}-${createHash("sha1").update(body).digest("base64url").slice(0, 16)}`;
+}
+
+/** The body as made, before its Content-Encoding; null (and a finding) when it does not decode. */
+function decodedBody(r: Response, fail: (kind: string, message: string) => void): Buffer | null {
+  const coding = header(r, "content-encoding");
+  try {
+    if (coding === undefined) return r.body;
+    if (coding === "br") return zlib.brotliDecompressSync(r.body);
+    if (coding === "gzip") return zlib.gunzipSync(r.body);
+    if (coding === "zstd") return (zlib as unknown as { zstdDecompressSync(b: Buffer): Buffer }).zstdDecompressSync(r.body);
+  } catch (error) {
+    fail("bad-coding", `a ${coding} body that does not decode: ${(error as Error).message}`);
+    return null;
+  }
+  fail("bad-coding", `Content-Encoding ${coding}`);
+  return null;
 }
 
 function firstDifference(a: Buffer, b: Buffer): number {

@@ -306,6 +306,31 @@ eachClient("br and gzip are chosen from Accept-Encoding, and each decodes to the
   assert.equal(identity.body.toString(), LONG);
 });
 
+eachClient("a listing is compressed from Accept-Encoding, has an ETag per coding, and revalidates with a 304", async (t, client) => {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 200; i++) files[`report-${String(i).padStart(3, "0")}.txt`] = "r".repeat(i);
+  const root = tempDir(t, { reports: files });
+  const server = await serveFor(t, client, { root });
+  const identity = await client.ask(server.port, "/reports/");
+  assert.equal(identity.status, 200);
+  assert.equal(identity.headers["content-encoding"], undefined);
+  assert.equal(identity.headers.vary, "Accept-Encoding, Accept");
+  const br = await client.ask(server.port, "/reports/", { headers: { "Accept-Encoding": "br" } });
+  assert.equal(br.headers["content-encoding"], "br");
+  assert.equal(br.headers.vary, "Accept-Encoding, Accept");
+  assert.equal(br.headers["content-length"], String(br.body.length));
+  assert.ok(br.body.length * 5 <= identity.body.length, `br ${br.body.length} bytes of ${identity.body.length}`);
+  assert.deepEqual(zlib.brotliDecompressSync(br.body), identity.body);
+  assert.equal(br.headers.etag, identity.headers.etag!.slice(0, -1) + '-br"');
+  const gzip = await client.ask(server.port, "/reports/?format=json", { headers: { "Accept-Encoding": "gzip" } });
+  assert.equal(gzip.headers["content-encoding"], "gzip");
+  assert.equal(JSON.parse(zlib.gunzipSync(gzip.body).toString()).length, 200);
+  const again = await client.ask(server.port, "/reports/", { headers: { "Accept-Encoding": "br", "If-None-Match": br.headers.etag! } });
+  assert.equal(again.status, 304);
+  assert.equal(again.body.length, 0);
+  assert.equal(again.headers.etag, br.headers.etag);
+});
+
 eachClient("live reload: the event stream says which file changed", async (t, client) => {
   const previous = process.env.SERVE_HERE_LIVE_POLL;
   process.env.SERVE_HERE_LIVE_POLL = "1"; // the handler reads it when made
