@@ -96,6 +96,9 @@ ROWS = [
     ("C1 100 KiB JS, br/gzip accepted, req/s", "C1_rps", 1, "hi", "int", "C1"),
     ("C1 p99 latency, ms", "C1_p99_ms", 1, "lo", "sig", "C1"),
     ("C1 body bytes per response", "C1_bytes", 1, "lo", "int", "C1"),
+    ("C2 1000-entry listing, br/gzip accepted, req/s", "C2_rps", 1, "hi", "sig", "C2"),
+    ("C2 p99 latency, ms", "C2_p99_ms", 1, "lo", "sig", "C2"),
+    ("C2 body bytes per response", "C2_bytes", 1, "lo", "int", "C2"),
     ("idle RSS, MiB", "idle_rss_kb", 1 / 1024, "lo", "sig", None),
     ("peak RSS under load (MEM), MiB", "MEM_hwm_kb", 1 / 1024, "lo", "sig", "MEM"),
     (f"U1 {settings.get('UPLOAD_MIB', '?')} MiB PUT upload, MiB/s", "U1_mibs", 1, "hi", "sig", "U1"),
@@ -111,7 +114,7 @@ def cell(server, key, scale, kind):
     v = num(server, key, scale)
     text = fmt(v, kind)
     sc = key.split("_")[0]
-    if sc == "S4" and R.get((server, "S4_note"), "").startswith("no listing"):
+    if sc in ("S4", "C2") and R.get((server, f"{sc}_note"), "").startswith("no listing"):
         return "no listing"
     if v is None or R.get((server, f"{sc}_requests")) == "0":
         # a reason is in the notes: the server was not run, a scenario failed, nothing completed
@@ -358,6 +361,18 @@ if "C1" in scenarios:
           "same size sent as it is. What each server sent: " + "; ".join(sent) + ". nginx has `gzip on` (level 6) and serve its `compression` middleware, both compressing every "
           "response anew; sirv and http-server only serve precompressed files, so they send it as it is.")
         w("")
+if "C2" in scenarios:
+    sent = [f"{s} {R[(s, 'C2_encoding')]} ({R.get((s, 'C2_bytes'), '?')} bytes)" for s in shown if (s, "C2_encoding") in R]
+    if sent:
+        c2, s4 = num(SUBJECT, "C2_rps"), num(SUBJECT, "S4_rps")
+        target = ""
+        if c2 and s4:
+            target = (f" serve-here's C2 ÷ its S4 (the same listing sent as it is): {c2 / s4:.2f} "
+                      f"(issue 17 §3: at least 0.80; {'met' if c2 / s4 >= 0.8 else 'NOT met'}).")
+        w("C2 asks for S4's 1000-entry listing with `Accept-Encoding: br, gzip`. What each server sent: " + "; ".join(sent) +
+          ". serve-here compresses a listing once per distinct page and answers an unchanged folder from what it kept; "
+          "nginx (`gzip on`, which always covers `text/html`) compresses every listing anew." + target)
+        w("")
 for variant, what in VARIANTS.items():
     if variant in shown:
         parts = []
@@ -394,7 +409,7 @@ if "MEM" in scenarios:
     w("")
 
 # CPU use: shows which side was the bottleneck
-load_sc = [sc for sc in ["S1", "S2", "S3", "S4", "S5", "S6", "C1"] if sc in scenarios]
+load_sc = [sc for sc in ["S1", "S2", "S3", "S4", "S5", "S6", "C1", "C2"] if sc in scenarios]
 if load_sc:
     w("CPU cores used during the measured runs, server / wrk (1.00 = a saturated core; wrk near 1.00 means the "
       "load generator, not the server, set the limit, so the figure understates that server):")

@@ -14,15 +14,16 @@
 #                with the right Authorization; variants are measured on S1 S2 C1 only; node-floor: bare
 #                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only; node-floor-fresh:
 #                the same plus one lstat per file and per listing entry, on S1 S4 S5 S6 only)
-#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 MEM U1 H1 H2 H3" (U1: PUT uploads, serve-here --upload vs nginx
+#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3" (C2: S4's listing with br/gzip accepted;
+#                U1: PUT uploads, serve-here --upload vs nginx
 #                WebDAV; H1-H3: HTTP/2 over TLS, bench/h2.sh, serve-here vs nginx http2 vs the h2 fresh floor);
 #                add Z1 for folders as zip (bench/zip.sh, serve-here only), W1 for --workers (bench/workers.sh),
 #                L1 for a 100,000-entry folder's first page (bench/huge.sh). Spaces or commas. Without any of
-#                the table's scenarios (S1-S6, C1, MEM, U1) no server is started for the table: e.g.
+#                the table's scenarios (S1-S6, C1, C2, MEM, U1) no server is started for the table: e.g.
 #                SCENARIOS="H1 H2 H3" runs the H group alone
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
-#   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 (10)
+#   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 and C2 (10)
 #   START_ROUNDS starts for the start-up median (10; 0 = skip); `node -e 0` is timed the same way, to its exit
 #   MEM_CONNS (1000) MEM_DOWNLOADS (8) MEM_SECONDS (DURATION) MEM_RATE (bytes/s per download; 64 MiB/MEM_SECONDS)
 #   UPLOAD_MIB   size of U1's file (1024)       UPLOAD_ROUNDS  uploads per server, median (ROUNDS)
@@ -53,7 +54,7 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
 fi
 
 SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx node-floor node-floor-fresh python sirv http-server serve}"
-SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 MEM U1 H1 H2 H3}"
+SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3}"
 SCENARIOS="${SCENARIOS//,/ }"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
@@ -117,10 +118,10 @@ TABLE=""   # any of the table's scenarios: then every server in SERVERS is start
 H_SCENARIOS=""
 for sc in $SCENARIOS; do
   case $sc in
-    S1|S2|S3|S4|S5|S6|C1|MEM|U1) TABLE=1;;
+    S1|S2|S3|S4|S5|S6|C1|C2|MEM|U1) TABLE=1;;
     H1|H2|H3) H_SCENARIOS="$H_SCENARIOS $sc";;
     Z1|W1|L1) ;;
-    *) die "unknown scenario '$sc' (S1..S6, C1, MEM, U1, H1..H3, Z1, W1, L1)";;
+    *) die "unknown scenario '$sc' (S1..S6, C1, C2, MEM, U1, H1..H3, Z1, W1, L1)";;
   esac
 done
 [ -n "$TABLE" ] || SERVERS=""   # only groups with sections of their own (H, Z1, W1, L1): no table
@@ -358,6 +359,7 @@ scenario_url() {  # $1 scenario $2 port -> sets SC_URL SC_CONNS
     S5) SC_URL="$base/small.html";;
     S6) SC_URL="$base/does-not-exist";;
     C1) SC_URL="$base/medium.js";;
+    C2) SC_URL="$base/many/"; SC_CONNS=$LIST_CONNS;;
   esac
 }
 
@@ -398,6 +400,15 @@ run_scenario() {  # $1 server $2 port $3 scenario
         v=$(echo "$h" | hdr content-encoding)
         put "$name" C1_encoding "${v:-identity}"
         put "$name" C1_bytes "$(stat -c %s "$RAW/logs/$name-medium.js.body" 2>/dev/null)";;
+    C2) # S4's listing asked for as a browser asks: the coding each server sends it in, and the body size
+        header="Accept-Encoding: br, gzip"
+        h=$(curl -s "${SRV_HEADERS[@]}" -D - -o "$RAW/logs/$name-listing.body" --max-time 30 -H "$header" "$SC_URL")
+        code=$(echo "$h" | awk 'NR==1 {print $2}')
+        if [ "$code" != 200 ]; then
+          put "$name" C2_note "no listing (HTTP ${code:-none})"; log "  C2   $name: no listing (HTTP ${code:-none})"; return; fi
+        v=$(echo "$h" | hdr content-encoding)
+        put "$name" C2_encoding "${v:-identity}"
+        put "$name" C2_bytes "$(stat -c %s "$RAW/logs/$name-listing.body" 2>/dev/null)";;
   esac
   wait_quiet
   [ "$WARMUP" != 0 ] && run_wrk "$RAW/wrk/$name-$sc-warmup.txt" "$SC_CONNS" "$WARMUP" "$SC_URL" "$header"
