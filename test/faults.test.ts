@@ -11,12 +11,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { appendFileSync, chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
-import { NOBODY, eventually, needsPrivilegeDrop, openDescriptorCount, parseRawResponse, request, startCli, suiteSeed, tempDir, unprivilegedServer, type RunningCli, type Tree } from "./helpers.js";
+import { NOBODY, descriptorTargets, eventually, needsPrivilegeDrop, openDescriptorCount, parseRawResponse, request, startCli, suiteSeed, tempDir, unprivilegedServer, type RunningCli, type Tree } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const LOCAL = ["-p", "0", "-b", "127.0.0.1"];
@@ -44,19 +44,6 @@ function seededRandom(seed: number): () => number {
 
 /** A new seed each run, or FAULTS_SEED's; the seeded test prints it with the command that replays it. */
 const SEED = suiteSeed("FAULTS_SEED", "faults.test.js");
-
-/** Where each of the server's descriptors points (/proc/<pid>/fd). */
-function descriptorTargets(pid: number): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      out.push(readlinkSync(`/proc/${pid}/fd/${fd}`));
-    } catch {
-      // closed between readdir and readlink
-    }
-  }
-  return out;
-}
 
 /** Descriptors of `pid` open on a file under `dir` (including deleted ones). */
 function descriptorsUnder(pid: number, dir: string): string[] {

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -404,4 +404,28 @@ export function listenOn(server: net.Server, port: number, host: string): Promis
     server.once("error", (error: NodeJS.ErrnoException) => resolve(error));
     server.listen(port, host, () => resolve(null));
   });
+}
+
+/** Where each of process `pid`'s descriptors points (Linux, /proc/<pid>/fd). */
+export function descriptorTargets(pid: number | "self"): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.push(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return out;
+}
+
+/** How many descriptors of process `pid` are open on `file`. */
+export function descriptorsOn(file: string, pid: number | "self" = "self"): number {
+  return descriptorTargets(pid).filter((target) => target === file).length;
+}
+
+/** Resident memory of process `pid`, in bytes (Linux, VmRSS). */
+export function residentBytes(pid: number): number {
+  const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kib) * 1024;
 }

@@ -11,12 +11,12 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import http2, { type ClientHttp2Session } from "node:http2";
 import path from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { selfSignedCertificate } from "../src/cert.js";
-import { eventually, startCli, tempDir } from "./helpers.js";
+import { descriptorsOn, eventually, residentBytes, startCli, tempDir } from "./helpers.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const NODE_MAJOR = Number(process.versions.node.split(".")[0]);
@@ -109,22 +109,9 @@ class Origin {
   }
 }
 
-/** Descriptors of process `pid` open on `file` (Linux). */
-function descriptorsOn(file: string, pid: number): number {
-  let count = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) count++;
-    } catch {
-      // closed while we looked
-    }
-  }
-  return count;
-}
-
-/** Resident memory of process `pid`, in MiB (Linux). */
+/** Resident memory of process `pid`, in MiB. */
 function residentMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+  return residentBytes(pid) / 2 ** 20;
 }
 
 const BIG = 50 * 1000 * 1000;

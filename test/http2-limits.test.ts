@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
 import os from "node:os";
@@ -16,7 +16,7 @@ import { describe, it, type TestContext } from "node:test";
 import tls from "node:tls";
 import { selfSignedCertificate } from "../src/cert.js";
 import type { AccessLogEntry } from "../src/server.js";
-import { eventually, serve, startCli, tempDir } from "./helpers.js";
+import { descriptorsOn, eventually, residentBytes, serve, startCli, tempDir } from "./helpers.js";
 
 const certDir = mkdtempSync(path.join(os.tmpdir(), "serve-here-cert-"));
 process.on("exit", () => rmSync(certDir, { recursive: true, force: true }));
@@ -39,25 +39,6 @@ function closed(socket: net.Socket, what: string): Promise<void> {
       resolve();
     });
   });
-}
-
-/** Descriptors of process `pid` open on `file` (Linux). */
-function descriptorsOn(file: string, pid: number | "self" = "self"): number {
-  let count = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) count++;
-    } catch {
-      // closed while we looked
-    }
-  }
-  return count;
-}
-
-/** Resident memory of process `pid`, in bytes (Linux). */
-function residentBytes(pid: number): number {
-  const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return Number(kib) * 1024;
 }
 
 /** An HTTP/2 frame (RFC 9113 §4.1). */
