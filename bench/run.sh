@@ -28,7 +28,7 @@
 #   MEM_CONNS (1000) MEM_DOWNLOADS (8) MEM_SECONDS (DURATION) MEM_RATE (bytes/s per download; 64 MiB/MEM_SECONDS)
 #   UPLOAD_MIB   size of U1's file (1024)       UPLOAD_ROUNDS  uploads per server, median (ROUNDS)
 #   UPLOAD_TIMEOUT  curl --max-time per upload (120)
-#   MAX_SECONDS  global budget (900)              SERVER_CPU (0)  LOAD_CPU (1)  BASE_PORT (18400)
+#   MAX_SECONDS  global budget (1800)             SERVER_CPU (0)  LOAD_CPU (1)  BASE_PORT (18400)
 #   QUIET_WAIT   max seconds to wait for other CPU load to drop before a scenario (10)
 #   QUIET_TOTAL  max seconds of such waiting per run (90)   QUIET_CORES  "quiet" threshold in cores (0.15)
 #   SETTLE_MAX   max seconds to wait after a scenario until the server is idle again (30)
@@ -44,7 +44,7 @@ export LC_ALL=C
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-MAX_SECONDS="${MAX_SECONDS:-900}"
+MAX_SECONDS="${MAX_SECONDS:-1800}"
 
 # Watchdog: every step is bounded, but if something still hangs, end the run shortly after the budget.
 # --foreground keeps Ctrl+C working; the EXIT trap below stops the servers.
