@@ -33,7 +33,7 @@ import { isNavigation } from "./navigation.js";
 import type { Handler, HandlerOptions } from "./options.js";
 import { makePolicy, PAGE_CSP, READ_METHODS, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
+import { bodyFrom, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, newProgress, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
 import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
@@ -149,13 +149,11 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     const req = new Http2Request(stream, headers, rawHeaders);
     const expect = headers.expect;
     if (expect === undefined || expect.toLowerCase() === "100-continue") return serve(req, stream);
-    const progress: Progress = { status: 0, bytes: 0, note: undefined };
-    logWhenDone(req, stream, progress);
-    sendReply(req, stream, { ...emptyReply(417, {}), note: "Expect other than 100-continue" }, policy, progress);
+    answerAlone(req, stream, () => ({ ...emptyReply(417, {}), note: "Expect other than 100-continue" }));
   }
 
   function serve(req: ServedRequest, res: ServedResponse, next?: (err?: unknown) => void): void {
-    const progress: Progress = { status: 0, bytes: 0, note: undefined };
+    const progress = newProgress();
     logWhenDone(req, res, progress);
     // The error callback is made only where a promise needs one: a closure on every request is
     // garbage the scavenger must sweep, and a 1 KiB answer makes little else of our own.
@@ -175,10 +173,15 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
 
   /** Plain HTTP on the HTTPS port: the redirect to `https://` (or the Host check's refusal), logged like any answer. */
   function redirectToHttps(req: ServedRequest, res: ServedResponse): void {
-    const progress: Progress = { status: 0, bytes: 0, note: undefined };
+    answerAlone(req, res, () => httpsRedirect(req, steps.hosts));
+  }
+
+  /** A reply decided outside the request path (nothing of the path applies), logged like any answer. */
+  function answerAlone(req: ServedRequest, res: ServedResponse, decide: () => Reply): void {
+    const progress = newProgress();
     logWhenDone(req, res, progress);
     try {
-      sendReply(req, res, httpsRedirect(req, steps.hosts), policy, progress);
+      sendReply(req, res, decide(), policy, progress);
     } catch (error) {
       fail(error, req, res, progress);
     }

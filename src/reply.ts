@@ -248,7 +248,7 @@ class FileBodyStream extends Readable {
  * the transformed bytes counts those.
  */
 export function fileStream(fd: number, pieces: readonly Piece[]): Readable {
-  return new FileBodyStream(fd, pieces, { status: 0, bytes: 0, note: undefined });
+  return new FileBodyStream(fd, pieces, newProgress());
 }
 
 /** What the access log learns as a reply goes out. */
@@ -258,6 +258,11 @@ export interface Progress {
   /** Body bytes handed to the socket so far. */
   bytes: number;
   note: string | undefined;
+}
+
+/** A reply's progress before anything is sent. */
+export function newProgress(): Progress {
+  return { status: 0, bytes: 0, note: undefined };
 }
 
 /**
@@ -308,7 +313,8 @@ function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: Serve
  * it: Node counts data queued on a stream against the session's memory (`maxSessionMemory`) and,
  * after a reset, does not always give all of it back, until it refuses every new stream with
  * ENHANCE_YOUR_CALM (issue 17: 25 cancelled 512 KiB-chunk downloads on Node 20, 22 and 24; with
- * `respondWithFD`, none in 1,000 on Node 22 and 24; Node 20 is handled in tls.ts).
+ * `respondWithFD`, none in 1,000 on Node 22 and 24). Node 20 does without it: see
+ * FILES_BY_DESCRIPTOR below, and tls.ts for the sessions it ends.
  */
 function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, body: Body, progress: Progress): Promise<void> | undefined {
   if (req.method === "HEAD" || body.kind === "empty") {
