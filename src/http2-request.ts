@@ -6,7 +6,7 @@
  * Why: the compatibility objects (`Http2ServerRequest`, `Http2ServerResponse`) cost about as much
  * as the rest of a small answer together (issue 17 measured a bare server at 9.2k req/s on them
  * against 13.7–18.5k on the stream API). This costs one small object of fields, and the stream itself
- * is the response (reply.ts writes it with `respond`, `respondWithFD` and `end`).
+ * is the response (reply.ts writes it with `respond`, `write` and `end`).
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";

@@ -307,14 +307,14 @@ function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: Serve
 
 /**
  * A reply on an HTTP/2 stream, by node:http2's stream API: headers and small bodies with
- * `respond` and `end`; a file's one stretch (a whole file, or one range) with `respondWithFD`, so
- * node:http2 reads the descriptor and frames the bytes itself and no chunk of the file passes
- * through JavaScript. That also keeps a stream the client cancels from leaving queued chunks behind
- * it: Node counts data queued on a stream against the session's memory (`maxSessionMemory`) and,
- * after a reset, does not always give all of it back, until it refuses every new stream with
- * ENHANCE_YOUR_CALM (issue 17: 25 cancelled 512 KiB-chunk downloads on Node 20, 22 and 24; with
- * `respondWithFD`, none in 1,000 on Node 22 and 24). Node 20 does without it: see
- * FILES_BY_DESCRIPTOR below, and tls.ts for the sessions it ends.
+ * `respond` and `end`, streamed bodies in HTTP2_READ_CHUNK writes with backpressure.
+ *
+ * Files do not go out by `respondWithFD`, though it would keep their bytes out of JavaScript: on
+ * Node 20 and on Node 24 (22 not seen) the server process dies of SIGSEGV when clients with a
+ * browser's flow-control windows (6 MiB a stream) cancel such streams, two clients at once, after
+ * a few hundred cancels; a bare node:http2 server does the same (issue 17). Small writes keep what
+ * a cancelled stream leaves counted against the session's memory small, and tls.ts ends a session
+ * whose client keeps cancelling before Node would refuse its streams.
  */
 function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, body: Body, progress: Progress): Promise<void> | undefined {
   if (req.method === "HEAD" || body.kind === "empty") {
@@ -332,34 +332,9 @@ function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: Ou
     // body starts on the next turn of the event loop, once node:http2 has handled every frame of that read.
     setImmediate(() => {
       if (stream.destroyed) return resolve(release(body));
-      const [only] = body.kind === "file" ? body.pieces : [];
-      if (FILES_BY_DESCRIPTOR && body.kind === "file" && body.pieces.length === 1 && only !== undefined && !Buffer.isBuffer(only)) return resolve(sendFileStretch(stream, headers, body.fd, only, progress));
       stream.respond(headers);
       streamBody(body, stream, progress, resolve, reject);
     });
-  });
-}
-
-/**
- * Whether files go out by `respondWithFD`. Not on Node 20: there a server process dies (SIGSEGV)
- * when clients with a browser's flow-control windows (6 MiB a stream) cancel such streams, after a
- * few hundred cancels (issue 17; a bare node:http2 server does the same). Node 20 reads the file in
- * 64 KiB pieces instead, and tls.ts ends a session whose client keeps cancelling before Node 20
- * would start refusing its streams.
- */
-const FILES_BY_DESCRIPTOR = Number(process.versions.node.split(".")[0]) >= 22;
-
-/** One stretch of a file by `respondWithFD`; resolves when the stream closes, and the descriptor is closed then (node:http2 leaves it open). */
-function sendFileStretch(stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, fd: number, range: ByteRange, progress: Progress): Promise<void> {
-  const length = range.end - range.start + 1;
-  return new Promise((resolve) => {
-    stream.once("close", () => {
-      close(fd, () => {});
-      // node:http2 says nothing of a cancelled stream's bytes sent: the log counts those of a whole answer only.
-      if (stream.rstCode === NO_ERROR) progress.bytes = length;
-      resolve();
-    });
-    stream.respondWithFD(fd, headers, { offset: range.start, length });
   });
 }
 

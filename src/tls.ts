@@ -66,17 +66,18 @@ const MAX_CONCURRENT_STREAMS = 100;
  *   33 a second. Past it nghttp2 ends the session at once, failing every stream still open on it
  *   (INTERNAL_ERROR), and Node reports the session broken. We end it first, while more resets are
  *   left than the streams a session may have open (once GOAWAY is out, no new stream can add one).
- * - Node 20's memory accounting: it does not give back all the session memory a stream held when
- *   the client resets it (a `<video>` seek, a page left while its images load), and once the sum
+ * - Node's memory accounting: it does not give back all the session memory a stream held when the
+ *   client resets it (a `<video>` seek, a page left while its images load), and once the sum
  *   passes `maxSessionMemory` it refuses every new stream of the session with ENHANCE_YOUR_CALM,
- *   for good (issue 17: after 250–265 downloads cancelled at their first bytes, five at a time, with
- *   64 KiB writes; after 25 with 512 KiB ones). So on Node 20 a session ends after 50 resets, five
- *   times short of that. Node 22 and 24 gave everything back in the same runs.
+ *   for good (issue 17, downloads cancelled at their first bytes, five at a time: on Node 20 after
+ *   250–265 with 64 KiB writes, after 25 with 512 KiB ones; on Node 24 after about 350 with 64 KiB
+ *   writes and a browser's flow-control windows, two clients at once). So a session ends after 50
+ *   resets, five times short of the soonest.
  */
 const RESET_BURST = 1000;
 const RESET_REFILL_PER_SECOND = 33;
 const RESETS_LEFT_AT_GOAWAY = 2 * MAX_CONCURRENT_STREAMS;
-const RESETS_BEFORE_GOAWAY = Number(process.versions.node.split(".")[0]) < 22 ? 50 : Infinity;
+const RESETS_BEFORE_GOAWAY = 50;
 
 export function createTlsListener(handler: Handler, certificate: TlsCertificate, timeouts: Timeouts, serveHttp1: ServeHttp1): TlsListener {
   const secure = withHttp1Handling(
