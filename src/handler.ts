@@ -33,7 +33,7 @@ import { isNavigation } from "./navigation.js";
 import type { Handler, HandlerOptions } from "./options.js";
 import { makePolicy, PAGE_CSP, READ_METHODS, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, newProgress, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
+import { bodyFrom, closingIfUnread, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, newProgress, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
 import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
@@ -158,6 +158,9 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     // The error callback is made only where a promise needs one: a closure on every request is
     // garbage the scavenger must sweep, and a 1 KiB answer makes little else of our own.
     try {
+      // Who may ask comes first, for every method, writes included: nothing below may answer, store, or reveal what exists to a stranger.
+      const refused = admissionRefusal(req, steps);
+      if (refused) return void sendReply(req, res, finishedPage(req, closingIfUnread(req, refused), steps), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
       if (policy.upload && isUploadMethod(req.method)) {
         const failed = (error: unknown) => fail(error, req, res, progress);
         // The one answer decided after reading a body: the upload is stored (or refused) first.
@@ -223,18 +226,23 @@ function decoratedPage(req: ServedRequest, reply: Reply, { policy, live }: Steps
 }
 
 /**
+ * Who may ask, for every method: the Host check first (a page that rebound its DNS name to us must
+ * learn nothing, not even our Allow), then the password. Null when the request may go on.
+ */
+function admissionRefusal(req: ServedRequest, steps: Steps): Reply | null {
+  const refusal = hostRefusal(req, steps.hosts);
+  if (refusal) return refusal;
+  const { auth, policy } = steps;
+  return auth && !isCorsPreflight(req, policy) ? auth.check(req, requestClient(req, policy.trustProxy)) : null;
+}
+
+/**
  * Decides the whole answer to a request before a byte is written: "next" when a Connect/Express
  * `next` should have the 404 instead. Refusals and file-system errors become statuses here.
  */
 function replyFor(req: ServedRequest, resolveTarget: (url: string) => TargetPath, steps: Steps, onError: NonNullable<HandlerOptions["onError"]>, hasNext: boolean): Reply | "next" {
   const { policy, live } = steps;
-  // First, for every method: a page that rebound its DNS name to us must learn nothing, not even our Allow.
-  const refusal = hostRefusal(req, steps.hosts);
-  if (refusal) return refusal;
   const method = req.method ?? "";
-  // Who may ask comes first: nothing below may answer, or reveal what exists, to a stranger.
-  const refused = steps.auth && !isCorsPreflight(req, policy) ? steps.auth.check(req, requestClient(req, policy.trustProxy)) : null;
-  if (refused) return refused;
   if (method !== "GET" && method !== "HEAD") {
     if (hasNext) return "next"; // under Connect/Express, other methods belong to the routes after us
     if (method === "OPTIONS") return emptyReply(204, optionsHeaders(req, policy));

@@ -140,6 +140,22 @@ export function withHeaders(reply: Reply, headers: Readonly<Record<string, strin
   return { ...reply, headers: { ...reply.headers, ...headers }, wire: undefined };
 }
 
+/**
+ * A reply sent before the body was read whole ends the connection (with a lingering close, see
+ * server.ts): the rest of the body must not be taken for the next request, and reading a huge
+ * one just to throw it away is what the limit is there to avoid.
+ */
+export function closingIfUnread(req: ServedRequest, reply: Reply): Reply {
+  // HTTP/2 has no Connection header (node:http2 refuses one): there, an unread stream is reset instead.
+  return req.complete || req.httpVersionMajor >= 2 || !announcesBody(req) ? reply : withHeaders(reply, { Connection: "close" });
+}
+
+/** Whether a body follows the head (RFC 9112 §6.3): a length above zero, or chunks. */
+function announcesBody(req: ServedRequest): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
 export function emptyReply(status: number, headers: Readonly<Record<string, string>>): Reply {
   return { status, headers: { ...headers, "Content-Length": "0" }, body: EMPTY };
 }

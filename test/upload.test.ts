@@ -729,3 +729,42 @@ test("memory stays flat: a 2 GiB PUT raises the server's peak RSS no further tha
   assert.ok(afterBig - afterSmall < 16 * MiB, `the peak grew with the size: ${show(afterSmall)} after 512 MiB, ${show(afterBig)} after 2 GiB`);
   assert.ok(afterBig - idle < 100 * MiB, `peak ${show(afterBig)} is more than 100 MiB above idle (${show(idle)})`);
 });
+
+// Who may upload: the Host check and the password come before any write
+
+test("with --auth, PUT and POST without the password get 401 and store nothing; with it they store", async (t) => {
+  const root = tempDir(t);
+  const server = await serve(t, { root, upload: true, auth: [{ user: "ann", password: "secret" }] });
+  const put = await send(server.port, "PUT", "/a.txt", "hello");
+  assert.equal(put.status, 401);
+  assert.match(String(put.headers["www-authenticate"]), /^Basic /);
+  const form = multipart([{ name: "b.txt", data: "form" }]);
+  const post = await send(server.port, "POST", "/", form.body, { "Content-Type": form.type });
+  assert.equal(post.status, 401);
+  const wrong = await send(server.port, "PUT", "/c.txt", "hello", { Authorization: "Basic " + Buffer.from("ann:nope").toString("base64") });
+  assert.equal(wrong.status, 401);
+  assert.deepEqual(tree(root), [], "nothing was stored without the password");
+  const allowed = await send(server.port, "PUT", "/a.txt", "hello", { Authorization: "Basic " + Buffer.from("ann:secret").toString("base64") });
+  assert.equal(allowed.status, 201);
+  assert.equal(readFileSync(path.join(root, "a.txt"), "utf8"), "hello");
+});
+
+test("an upload to a Host name not allowed gets 403 and stores nothing", async (t) => {
+  const root = tempDir(t);
+  const server = await serve(t, { root, upload: true });
+  const put = await send(server.port, "PUT", "/a.txt", "hello", { Host: "attacker.example" });
+  assert.equal(put.status, 403);
+  const form = multipart([{ name: "b.txt", data: "form" }]);
+  const post = await send(server.port, "POST", "/", form.body, { "Content-Type": form.type, Host: "attacker.example" });
+  assert.equal(post.status, 403);
+  assert.deepEqual(tree(root), []);
+});
+
+test("a refused upload with a body still unread closes the connection rather than read it", async (t) => {
+  const root = tempDir(t);
+  const server = await serve(t, { root, upload: true, auth: [{ user: "ann", password: "secret" }] });
+  const res = await rawRequest(server.port, "PUT /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\nExpect: 100-continue\r\n\r\n");
+  assert.equal(res.status, 401);
+  assert.equal(res.headers.get("connection"), "close");
+  assert.deepEqual(tree(root), []);
+});
