@@ -33,10 +33,7 @@ export interface FileMeta {
 
 /** The one place validators are made. Cheap: no hashing, nothing read from the file. */
 export function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta {
-  // ctime too: an edit whose mtime is put back (`cp -p`, rsync, tar, utimes) still moves the ctime,
-  // and without it the old ETag would earn a stale 304, or an If-Range splice of old and new bytes.
-  const micros = (ms: number) => Math.floor(ms * 1000).toString(36);
-  const etag = `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${micros(stats.mtimeMs)}-${micros(stats.ctimeMs)}"`;
+  const etag = etagOf(stats);
   const lastModified = new Date(stats.mtimeMs).toUTCString();
   const contentType = contentTypeFor(fsPath.subarray(fsPath.lastIndexOf(SEPARATOR) + 1));
   const common: Record<string, string> = { ETag: etag, "Last-Modified": lastModified, "Cache-Control": policy.cacheControl, "Accept-Ranges": "bytes" };
@@ -54,6 +51,14 @@ export function fileMeta(stats: Stats, fsPath: Buffer, policy: Policy): FileMeta
     ok,
     okWire: headerList(ok, policy),
   };
+}
+
+/** A file's strong ETag, as GET, PROPFIND's `getetag` and the If headers know it. */
+export function etagOf(stats: Stats): string {
+  // ctime too: an edit whose mtime is put back (`cp -p`, rsync, tar, utimes) still moves the ctime,
+  // and without it the old ETag would earn a stale 304, or an If-Range splice of old and new bytes.
+  const micros = (ms: number) => Math.floor(ms * 1000).toString(36);
+  return `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${micros(stats.mtimeMs)}-${micros(stats.ctimeMs)}"`;
 }
 
 /**

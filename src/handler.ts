@@ -31,12 +31,13 @@ import { locate, statusForError, tryFs, type Found } from "./locate.js";
 import { defaultOnError, requestClient } from "./log.js";
 import { isNavigation } from "./navigation.js";
 import type { Handler, HandlerOptions } from "./options.js";
-import { makePolicy, PAGE_CSP, READ_METHODS, type Policy } from "./policy.js";
+import { DAV_READ_METHODS, makePolicy, PAGE_CSP, READ_METHODS, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
 import { bodyFrom, closingIfUnread, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, newProgress, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
 import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
+import { DAV_METHODS, DAV_OPTIONS_HEADERS, WebDav } from "./webdav.js";
 
 /**
  * What the steps share besides the policy: the state its options call for, built once with the
@@ -60,6 +61,8 @@ interface Steps {
   live: LiveReload | null;
   /** `/__serve-here/upload.js`; null without `upload`. */
   uploadScript: ReadyFile | null;
+  /** WebDAV's methods, locks and dead properties (webdav.ts). */
+  dav: WebDav;
 }
 
 function makeSteps(options: HandlerOptions): Steps {
@@ -77,11 +80,12 @@ function makeSteps(options: HandlerOptions): Steps {
     // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
     live: policy.live ? new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1", options.liveChanges ?? null) : null,
     uploadScript: policy.upload ? uploadScript(policy) : null,
+    dav: new WebDav(policy),
   };
 }
 
-/** The methods a static server answers without uploads; others get 405 (or, under Express, next()). */
-export const ALLOW = READ_METHODS;
+/** The methods every URL answers without uploads (reading, WebDAV's PROPFIND too); others get 405 (or, under Express, next()). */
+export const ALLOW = DAV_READ_METHODS;
 
 /** Request targets seen recently, resolved: the same URL always resolves the same way. */
 const MAX_REMEMBERED_TARGETS = 1000;
@@ -161,10 +165,17 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       // Who may ask comes first, for every method, writes included: nothing below may answer, store, or reveal what exists to a stranger.
       const refused = admissionRefusal(req, steps);
       if (refused) return void sendReply(req, res, finishedPage(req, closingIfUnread(req, refused), steps), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
+      // The answers decided after reading a body: an upload is stored (or refused) first, a WebDAV body parsed.
       if (policy.upload && isUploadMethod(req.method)) {
+        const locked = steps.dav.writeRefusal(req);
         const failed = (error: unknown) => fail(error, req, res, progress);
-        // The one answer decided after reading a body: the upload is stored (or refused) first.
+        if (locked) return void sendReply(req, res, closingIfUnread(req, locked), policy, progress)?.catch(failed);
         return void receiveUpload(req, policy, policy.upload, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, steps), policy, progress)?.catch(failed), failed);
+      }
+      // Under Connect/Express, methods other than GET and HEAD belong to the routes after us.
+      if (next === undefined && DAV_METHODS.has(req.method ?? "")) {
+        const failed = (error: unknown) => fail(error, req, res, progress);
+        return void steps.dav.answer(req, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, steps), policy, progress)?.catch(failed), failed);
       }
       const reply = replyFor(req, resolveTarget, steps, onError, next !== undefined);
       if (reply === "next") return next!();
@@ -454,7 +465,7 @@ function isCorsPreflight(req: ServedRequest, policy: Policy): boolean {
  * read methods only: writes from other origins are refused anyway (origin.ts).
  */
 function optionsHeaders(req: ServedRequest, policy: Policy): Record<string, string> {
-  const headers: Record<string, string> = { Allow: policy.allow };
+  const headers: Record<string, string> = { Allow: policy.allow, ...DAV_OPTIONS_HEADERS };
   if (policy.cors && req.headers["access-control-request-method"] !== undefined) {
     headers["Access-Control-Allow-Methods"] = READ_METHODS;
     const requested = req.headers["access-control-request-headers"];

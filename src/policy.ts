@@ -120,6 +120,10 @@ export function pageCspFor(options: Pick<PolicyOptions, "live" | "upload">): str
 
 /** The methods a static server answers; others get 405 (or, under Express, next()). */
 export const READ_METHODS = "GET, HEAD, OPTIONS";
+/** Every URL takes these without --upload: reading, WebDAV's PROPFIND included (webdav.ts). */
+export const DAV_READ_METHODS = `${READ_METHODS}, PROPFIND`;
+/** What --upload adds: uploads (upload.ts) and WebDAV's writes (webdav.ts). */
+export const WRITE_METHODS = "PUT, POST, DELETE, MKCOL, COPY, MOVE, PROPPATCH, LOCK, UNLOCK";
 
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
 const FORBIDDEN_EXTRA_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "content-range", "trailer"]);
@@ -160,7 +164,7 @@ export function makePolicy(options: PolicyOptions): Policy {
     live: options.live ?? false,
     trustProxy: options.trustProxy ?? false,
     upload: options.upload ? { overwrite: options.overwrite ?? false, maxBytes: maxUploadBytes ?? null } : null,
-    allow: options.upload ? `${READ_METHODS}, PUT, POST` : READ_METHODS,
+    allow: options.upload ? `${DAV_READ_METHODS}, ${WRITE_METHODS}` : DAV_READ_METHODS,
     pageCsp: pageCspFor(options),
   };
 }

@@ -67,7 +67,7 @@ const ODD_RAW = "<b>odd";
 const DOTNAME_TOKEN = "dotname-3f9c";
 
 /** Statuses this server (or Node in front of it) may answer with. */
-const KNOWN_STATUSES = new Set([100, 200, 204, 206, 301, 304, 400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 431, 503]);
+const KNOWN_STATUSES = new Set([100, 200, 204, 206, 207, 301, 304, 400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 431, 503]);
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -1032,7 +1032,16 @@ function checkResponse(r: Response, req: Req | null, known: Known, mayBeCut: boo
     // A redirect goes to the normal form (RFC 3986 §5.2.4): no `.` or `..` segment in any spelling.
     if (location.split("?")[0]!.split("/").some((s) => /^(\.|%2e){1,2}$/i.test(s))) fail("bad-location", `301 Location ${JSON.stringify(location)} holds a dot segment`);
   }
-  if (r.status === 404 && !headOnly && r.complete && r.body.length > 0 && !r.body.equals(known.notFoundPage)) fail("wrong-404", "404 body is not the root's 404.html");
+  // PROPFIND is WebDAV's read: its 404 is the generic page, for a client that is no browser.
+  if (r.status === 404 && !headOnly && r.complete && r.body.length > 0 && !r.body.equals(known.notFoundPage) && req?.method !== "PROPFIND") fail("wrong-404", "404 body is not the root's 404.html");
+  if (r.status === 207 && req?.method !== "PROPFIND") fail("unasked-207", `207 for ${req?.method}`);
+  if (r.status === 207 && r.complete) {
+    // A Multi-Status lists what a listing would: every name escaped, no dotfile.
+    const xml = r.body.toString("latin1");
+    if (!xml.includes("<D:multistatus") || !xml.trimEnd().endsWith("</D:multistatus>")) fail("bad-207", "207 body is not a whole D:multistatus");
+    if (r.body.includes(ODD_RAW)) fail("unescaped-listing", `the PROPFIND answer shows ${JSON.stringify(ODD_RAW)} unescaped`);
+    if (r.body.includes(DOTNAME_TOKEN) || xml.includes(".secret-note") || xml.includes(".hidden-dir") || xml.includes(".env")) fail("dotfile-listed", "the PROPFIND answer names a dotfile");
+  }
   const type = header(r, "content-type") ?? "";
   if (r.status === 200 && pageBody !== null && type.startsWith("text/html")) {
     // A generated listing: every name escaped, no dotfile listed.

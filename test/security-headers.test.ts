@@ -342,7 +342,10 @@ const ERROR_CORPUS: readonly Probe[] = [
   { name: "PUT to a missing file", head: "PUT /new.txt HTTP/1.1\r\nContent-Length: 0", status: 405 },
   { name: "DELETE the root", head: "DELETE / HTTP/1.1", status: 405 },
   { name: "TRACE", head: "TRACE / HTTP/1.1\r\nX-Echo: reflect-me", status: 405 },
-  { name: "PROPFIND a folder", head: "PROPFIND /sub/ HTTP/1.1\r\nDepth: 1", status: 405 },
+  // A WebDAV read: its answer names what a listing names, never the served folder's own path or name.
+  { name: "PROPFIND a folder", head: "PROPFIND /sub/ HTTP/1.1\r\nDepth: 1", status: 207 },
+  { name: "PROPFIND the root", head: "PROPFIND / HTTP/1.1\r\nDepth: 0", status: 207 },
+  { name: "MKCOL without --upload", head: "MKCOL /new/ HTTP/1.1", status: 405 },
   // Bad ranges.
   { name: "a range past the end", head: get("/a.txt", "Range: bytes=99-"), status: 416 },
   { name: "a backwards range", head: get("/a.txt", "Range: bytes=3-1"), status: 200 },

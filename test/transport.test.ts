@@ -278,7 +278,7 @@ eachClient("errors are the same pages: a malformed escape is 400, an unknown met
   assert.match(bad.body.toString(), /<title>400 Bad Request<\/title>/);
   const method = await client.ask(server.port, "/", { method: "DELETE" });
   assert.equal(method.status, 405);
-  assert.equal(method.headers.allow, "GET, HEAD, OPTIONS");
+  assert.equal(method.headers.allow, "GET, HEAD, OPTIONS, PROPFIND");
 });
 
 eachClient("a missing path gets the root's 404.html with status 404", async (t, client) => {

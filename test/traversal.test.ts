@@ -83,7 +83,7 @@ function assertOutcome(label: string, res: RawResponse, expected: Outcome): void
     case "not-a-proxy":
       assert.equal(res.status, 405, label);
       assert.equal(res.headers.get("content-length"), "0", `${label}: the 405 has no body`);
-      assert.equal(res.headers.get("allow"), "GET, HEAD, OPTIONS", label);
+      assert.equal(res.headers.get("allow"), "GET, HEAD, OPTIONS, PROPFIND", label);
       return;
     case "parser-400":
       assert.equal(res.status, 400, label);

@@ -586,18 +586,19 @@ test("without upload, PUT and POST are 405 and Allow lists the read methods only
   for (const method of ["PUT", "POST"]) {
     const res = await send(server.port, method, "/a.txt", "a");
     assert.equal(res.status, 405);
-    assert.equal(res.headers.allow, "GET, HEAD, OPTIONS");
+    assert.equal(res.headers.allow, "GET, HEAD, OPTIONS, PROPFIND");
   }
-  assert.equal((await request(server.port, "/", { method: "OPTIONS" })).headers.allow, "GET, HEAD, OPTIONS");
+  assert.equal((await request(server.port, "/", { method: "OPTIONS" })).headers.allow, "GET, HEAD, OPTIONS, PROPFIND");
   assert.equal((await request(server.port, "/__serve-here/upload.js")).status, 404);
   assert.deepEqual(tree(root), []);
 });
 
-test("with upload, OPTIONS and 405 list PUT and POST", async (t) => {
+test("with upload, OPTIONS and 405 list PUT, POST and WebDAV's writes", async (t) => {
   const root = tempDir(t);
   const server = await serve(t, { root, upload: true });
-  assert.equal((await request(server.port, "/", { method: "OPTIONS" })).headers.allow, "GET, HEAD, OPTIONS, PUT, POST");
-  assert.equal((await request(server.port, "/", { method: "DELETE" })).headers.allow, "GET, HEAD, OPTIONS, PUT, POST");
+  const all = "GET, HEAD, OPTIONS, PROPFIND, PUT, POST, DELETE, MKCOL, COPY, MOVE, PROPPATCH, LOCK, UNLOCK";
+  assert.equal((await request(server.port, "/", { method: "OPTIONS" })).headers.allow, all);
+  assert.equal((await request(server.port, "/", { method: "PATCH" })).headers.allow, all);
 });
 
 // ---------------------------------------------------------------------------------------------
