@@ -618,7 +618,7 @@ async function readXml(req: ServedRequest, sendContinue: () => void): Promise<Xm
   if (req.httpVersionMajor < 2 && !announcesBody(req)) return null;
   sendContinue();
   const chunks: Buffer[] = [];
-  for await (const chunk of guardedBody(req, MAX_XML_BODY)) chunks.push(chunk as Buffer);
+  for await (const chunk of guardedBody(req, MAX_XML_BODY, "the XML body limit")) chunks.push(chunk as Buffer);
   const body = Buffer.concat(chunks);
   return body.toString("latin1").trim() === "" ? null : parseXml(body);
 }

@@ -65,7 +65,7 @@ export function writableFolder(segments: readonly Buffer[], policy: Policy, crea
  * check in advance) is a 413, and a body that goes silent for BODY_IDLE_MS is cut. Both destroy
  * the request with the stream, and the temporary file is removed.
  */
-export function guardedBody(req: ServedRequest, maxBytes: number | null): Transform {
+export function guardedBody(req: ServedRequest, maxBytes: number | null, limitName = "--max-upload"): Transform {
   let received = 0;
   // One timer for the whole body, not one per chunk (a 1 GiB body comes in some 16,000 chunks):
   // each chunk only notes the time, and the timer, when it fires, looks whether the body has been
@@ -75,7 +75,7 @@ export function guardedBody(req: ServedRequest, maxBytes: number | null): Transf
   const guard: Transform = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       received += chunk.length;
-      if (maxBytes !== null && received > maxBytes) return callback(new WriteRefusal(413, `body passed --max-upload ${maxBytes}`));
+      if (maxBytes !== null && received > maxBytes) return callback(new WriteRefusal(413, `body passed ${limitName} ${maxBytes}`));
       lastChunkAt = Date.now();
       callback(null, chunk);
     },
