@@ -98,7 +98,11 @@ export class WebDav {
     if (target.kind === "refuse") return null; // upload.ts refuses it, with its reason
     const segments = target.name === null ? target.folder : [...target.folder, target.name];
     try {
-      this.checkLocks(req, placeOf(segments), "resource");
+      const place = placeOf(segments);
+      // A PUT may add a name (and folders) to a folder. A form POST adds names to its folder and, with
+      // --overwrite, replaces the files of those names, known only from the body: any member's lock counts.
+      const also = req.method === "PUT" ? this.addedTo(segments) : this.policy.upload?.overwrite ? this.lockedMembers(place) : [];
+      this.checkLocks(req, place, "resource", place, also);
       return null;
     } catch (error) {
       return replyForFailure(error);
@@ -266,7 +270,7 @@ export class WebDav {
     if (announcesBody(req)) throw new WriteRefusal(415, "MKCOL with a body");
     const place = newPlace(req.url ?? "/", this.policy);
     if (place.segments.length === 0) throw new WriteRefusal(405, "the root exists");
-    this.checkLocks(req, place, "resource");
+    this.checkLocks(req, place, "resource", place, [keyOf(place.segments.slice(0, -1))]);
     const folder = parentFolder(place, this.policy);
     try {
       mkdirSync(pathInFolder(folder, place.segments.at(-1)!));
@@ -284,7 +288,7 @@ export class WebDav {
     const entry = this.visibleEntry(place);
     if (entry === null) throw new WriteRefusal(404, "DELETE of nothing");
     if (entry.stats.isDirectory() && depthOf(req, ["infinity"], "infinity") === null) throw new WriteRefusal(400, "DELETE of a folder takes Depth: infinity only");
-    this.checkLocks(req, place, "tree");
+    this.checkLocks(req, place, "tree", place, [keyOf(place.segments.slice(0, -1))]);
     const failures = removeEntry(entry, place.segments, this.policy);
     this.locks.forgetWithin(place.key);
     this.properties.forgetWithin(place.key);
@@ -312,11 +316,16 @@ export class WebDav {
     if (source === null || ("kind" in source && source.kind === "outside")) throw new WriteRefusal(404, `${method} of nothing`);
     const destinationFolder = parentFolder(to, this.policy);
     const destinationPath = pathInFolder(destinationFolder, to.segments.at(-1)!);
+    // Through a link inside the root, a URL outside the source's can still name the source or a place
+    // in it; and a destination that holds the source would be deleted, source and all, before the copy.
+    const sourcePath = (source as Entry | Found).fsPath;
+    if (isInsidePath(destinationPath, sourcePath)) throw new WriteRefusal(403, `${method} onto itself or into itself through a link`);
+    if (isInsidePath(sourcePath, destinationPath)) throw new WriteRefusal(403, `${method} onto a folder that holds the source`);
     const existing = lstatSync(destinationPath, { throwIfNoEntry: false });
     if (existing && !overwrite) throw new WriteRefusal(412, `${method} onto an existing resource with Overwrite: F`);
     if (existing && !upload.overwrite) throw new WriteRefusal(403, `${method} onto an existing resource needs --overwrite`);
-    this.checkLocks(req, to, "tree");
-    if (move) this.checkLocks(req, from, "tree");
+    this.checkLocks(req, to, "tree", from, existing ? [] : [keyOf(to.segments.slice(0, -1))]);
+    if (move) this.checkLocks(req, from, "tree", from, [keyOf(from.segments.slice(0, -1))]);
     if (existing) {
       const failures = removeEntry({ folder: destinationFolder.fsPath, fsPath: destinationPath, stats: existing }, to.segments, this.policy);
       if (failures.length > 0) throw new WriteRefusal(409, "the destination holds hidden files that cannot be replaced");
@@ -329,7 +338,8 @@ export class WebDav {
       this.properties.moveWithin(from.key, to.key);
     } else {
       await copyFound(source as Found, destinationFolder.fsPath, destinationPath, depth === "infinity", this.policy);
-      this.properties.copyWithin(from.key, to.key);
+      if (depth === "infinity") this.properties.copyWithin(from.key, to.key);
+      else for (const property of this.properties.all(from.key)) this.properties.set(to.key, property); // the members were not copied
     }
     const note = `${method} to ${hrefOf(to.segments, false)}`;
     return existing ? { ...emptyReply(204, {}), note } : { ...emptyReply(201, { Location: hrefOf(to.segments, false) }), note };
@@ -377,6 +387,8 @@ export class WebDav {
     this.checkIf(req, place);
     const found = locate(place.segments, this.policy);
     if (found !== null && found.kind === "outside") throw new WriteRefusal(404, found.note);
+    // The empty file it makes is a name added to a folder, which that folder's locks guard (§7).
+    if (found === null) this.checkLocks(req, place, "resource", place, [keyOf(place.segments.slice(0, -1))]);
     const acquired = this.locks.acquire(place.key, { ...info, depth: found?.kind === "file" ? "0" : depth, timeoutSeconds: timeout });
     if (acquired === "full") throw new WriteRefusal(503, "too many locks");
     if ("conflict" in acquired) return errorXml(423, `<D:no-conflicting-lock><D:href>${escapeXml(hrefOfKey(acquired.conflict.key))}</D:href></D:no-conflicting-lock>`, "LOCK conflicts with another lock");
@@ -432,18 +444,39 @@ export class WebDav {
   }
 
   /**
-   * Throws unless the write may change `place` (and, for "tree", everything below it): the If
-   * header holds, and it submits the token of every exclusive lock on what changes, and of one of
-   * the shared locks there (§6.1, §7). A missing token is a 423 naming the lock's root.
+   * Throws unless the write may change `place` (and, for "tree", everything below it, and the
+   * resources keyed in `also`): the If header holds, and for each locked resource that changes
+   * it submits the token of every exclusive lock on it, and of one of the shared locks on it
+   * (§6.1, §7); one resource's shared token does not open another's. A missing token is a 423
+   * naming the lock's root. The If header's untagged lists are judged against `requested`, the
+   * Request-URI (§10.4.1): for a COPY or MOVE's destination, the source. `also` holds the folders
+   * a name is added to or taken from: a lock on a folder, depth 0 too, guards its members (§7).
    */
-  private checkLocks(req: ServedRequest, place: Place, extent: "resource" | "tree"): void {
-    const header = this.checkIf(req, place);
+  private checkLocks(req: ServedRequest, place: Place, extent: "resource" | "tree", requested: Place = place, also: readonly string[] = []): void {
+    const header = this.checkIf(req, requested);
     const submitted = header === null ? new Set<string>() : submittedTokens(header);
-    const locks = extent === "tree" ? [...this.locks.covering(place.key), ...this.locks.within(place.key)] : this.locks.covering(place.key);
-    const exclusive = locks.find((lock) => lock.scope === "exclusive" && !submitted.has(lock.token));
-    const shared = locks.filter((lock) => lock.scope === "shared");
-    const missing = exclusive ?? (shared.length > 0 && !shared.some((lock) => submitted.has(lock.token)) ? shared[0] : undefined);
-    if (missing) throw new LockedRefusal(missing);
+    const changed = new Set([place.key, ...also]);
+    if (extent === "tree") for (const lock of this.locks.within(place.key)) changed.add(lock.key);
+    for (const key of changed) {
+      const locks = this.locks.covering(key);
+      const exclusive = locks.find((lock) => lock.scope === "exclusive" && !submitted.has(lock.token));
+      const shared = locks.filter((lock) => lock.scope === "shared");
+      const missing = exclusive ?? (shared.length > 0 && !shared.some((lock) => submitted.has(lock.token)) ? shared[0] : undefined);
+      if (missing) throw new LockedRefusal(missing);
+    }
+  }
+
+  /** The folder a PUT to `segments` adds a name to: the deepest one that exists (PUT makes the missing ones); none when the file exists. */
+  private addedTo(segments: readonly Buffer[]): string[] {
+    for (let end = segments.length; end >= 0; end--) {
+      if (locate(segments.slice(0, end), this.policy) !== null) return end === segments.length ? [] : [keyOf(segments.slice(0, end))];
+    }
+    return [];
+  }
+
+  /** The keys of a folder's direct members that hold a lock. */
+  private lockedMembers(folder: Place): string[] {
+    return this.locks.within(folder.key).map((lock) => lock.key).filter((key) => segmentsOf(key).length === folder.segments.length + 1);
   }
 
   /** A tag of the If header as a path key, or null when it names no resource of this server. */
