@@ -23,7 +23,7 @@ import { DeadProperties, type DeadProperty } from "./dav-props.js";
 import { contentXml, DAV_NS, escapeXml, MAX_XML_BODY, parseXml, propertyXml, XmlRefusal, type XmlElement } from "./dav-xml.js";
 import { encodePathSegment } from "./escape.js";
 import { contentTypeFor, etagOf } from "./files.js";
-import { locate, locateEntry, openFound, pathInFolder, readFolderNames, type Found } from "./locate.js";
+import { eachFolderName, locate, locateEntry, openFound, pathInFolder, readFolderNames, type Found } from "./locate.js";
 import { isCrossSite } from "./origin.js";
 import { DAV_READ_METHODS, type Policy, type UploadRules } from "./policy.js";
 import { closingIfUnread, emptyReply, errorPage, type Reply, type ServedRequest } from "./reply.js";
@@ -143,14 +143,23 @@ export class WebDav {
     if (found.kind === "folder" && !this.policy.listing) throw new WriteRefusal(403, "PROPFIND on a folder with --no-listing");
     const self = this.responseXml(hrefOf(place.segments, found.kind === "folder"), place, lastName(place), found, wanted);
     if (depth === "0" || found.kind === "file") return multiStatus(XML_HEAD + '<D:multistatus xmlns:D="DAV:">' + self + "</D:multistatus>\n", "PROPFIND");
-    const names = readFolderNames(found, this.policy);
+    // The names are kept as latin1 strings (one char per byte, exact), each made a Buffer only in
+    // its turn: 100,000 Buffers held at once cost some 13 MB and made the collector grow its young
+    // generation, which put this answer over issue 18's 50 MB (test/webdav-hostile.test.ts).
+    const names: string[] = [];
+    const links = new Set<number>();
+    eachFolderName(found, this.policy, (name, type) => {
+      if (type === "symlink") links.add(names.length);
+      names.push(name);
+    });
     const dav = this;
     const policy = this.policy;
     function* chunks(): Generator<string> {
       yield XML_HEAD + '<D:multistatus xmlns:D="DAV:">' + self;
       let chunk = "";
       let count = 0;
-      for (const entry of names) {
+      for (const [index, latin1] of names.entries()) {
+        const entry = { name: Buffer.from(latin1, "latin1"), symlink: links.has(index) };
         const child = locateEntry(found as Found, entry, policy);
         if (child === null || (child.kind !== "file" && child.kind !== "folder")) continue; // gone, unreadable, a link out, a FIFO
         const segments = [...place.segments, entry.name];
@@ -326,18 +335,27 @@ export class WebDav {
     if (existing && !upload.overwrite) throw new WriteRefusal(403, `${method} onto an existing resource needs --overwrite`);
     this.checkLocks(req, to, "tree", from, existing ? [] : [keyOf(to.segments.slice(0, -1))]);
     if (move) this.checkLocks(req, from, "tree", from, [keyOf(from.segments.slice(0, -1))]);
-    if (existing) {
-      const failures = removeEntry({ folder: destinationFolder.fsPath, fsPath: destinationPath, stats: existing }, to.segments, this.policy);
-      if (failures.length > 0) throw new WriteRefusal(409, "the destination holds hidden files that cannot be replaced");
+    // A file onto a file is replaced in one step, by the rename of the source (MOVE) or of the copy's
+    // temporary file (COPY): the old one goes only when the request succeeds. Deleted first, it was
+    // lost whenever the request then failed (a concurrent MOVE took the source: 404). Folders are cleared first.
+    const inPlace = existing !== undefined && !existing.isDirectory() && !(source as Entry | Found).stats.isDirectory();
+    const forgetDestination = () => {
       this.locks.forgetWithin(to.key);
       this.properties.forgetWithin(to.key);
+    };
+    if (existing && !inPlace) {
+      const failures = removeEntry({ folder: destinationFolder.fsPath, fsPath: destinationPath, stats: existing }, to.segments, this.policy);
+      if (failures.length > 0) throw new WriteRefusal(409, "the destination holds hidden files that cannot be replaced");
+      forgetDestination();
     }
     if (move) {
       await moveEntry(source as Entry, destinationPath);
+      if (inPlace) forgetDestination();
       this.locks.forgetWithin(from.key);
       this.properties.moveWithin(from.key, to.key);
     } else {
-      await copyFound(source as Found, destinationFolder.fsPath, destinationPath, depth === "infinity", this.policy);
+      await copyFound(source as Found, destinationFolder.fsPath, destinationPath, depth === "infinity", this.policy, inPlace);
+      if (inPlace) forgetDestination();
       if (depth === "infinity") this.properties.copyWithin(from.key, to.key);
       else for (const property of this.properties.all(from.key)) this.properties.set(to.key, property); // the members were not copied
     }
@@ -367,9 +385,12 @@ export class WebDav {
   private isThisServer(req: ServedRequest, scheme: string, authority: string): boolean {
     const forwardedHost = this.policy.trustProxy ? lastForwarded(headerText(req, "x-forwarded-host")) : undefined;
     const forwardedProto = this.policy.trustProxy ? lastForwarded(headerText(req, "x-forwarded-proto")) : undefined;
-    const names = [requestedAuthority(req), forwardedHost].filter((name) => name !== undefined).map((name) => withoutDefaultPort(name!.toLowerCase(), scheme));
-    const schemes = [requestScheme(req), forwardedProto?.toLowerCase()];
-    return schemes.includes(scheme) && names.includes(withoutDefaultPort(authority, scheme));
+    // Origins are scheme and name together: the one asked for, and behind a trusted proxy its public
+    // one. Judged apart, `http://public.example` would pass for `https://public.example`.
+    const origins: Array<[string, string | undefined]> = [[requestScheme(req), requestedAuthority(req)]];
+    if (this.policy.trustProxy) origins.push([forwardedProto?.toLowerCase() ?? requestScheme(req), forwardedHost ?? requestedAuthority(req)]);
+    const wanted = withoutDefaultPort(authority, scheme);
+    return origins.some(([originScheme, name]) => originScheme === scheme && name !== undefined && withoutDefaultPort(name.toLowerCase(), scheme) === wanted);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -822,8 +843,8 @@ async function moveEntry(source: Entry, destinationPath: Buffer): Promise<void> 
  * so a name taken meanwhile is a 412); a folder made, then, with depth infinity, each entry a
  * reader could see copied the same way. Links inside the root are copied as what they name.
  */
-async function copyFound(source: Found, destinationFolder: Buffer, destinationPath: Buffer, deep: boolean, policy: Policy): Promise<void> {
-  if (source.kind === "file") return copyFile(source, destinationFolder, destinationPath, policy);
+async function copyFound(source: Found, destinationFolder: Buffer, destinationPath: Buffer, deep: boolean, policy: Policy, replace = false): Promise<void> {
+  if (source.kind === "file") return copyFile(source, destinationFolder, destinationPath, policy, replace);
   try {
     mkdirSync(destinationPath);
   } catch (error) {
@@ -844,7 +865,8 @@ function isInsidePath(inner: Buffer, outer: Buffer): boolean {
   return inner.equals(outer) || (inner.length > outer.length && inner.subarray(0, outer.length).equals(outer) && inner[outer.length] === 0x2f);
 }
 
-async function copyFile(source: Found, destinationFolder: Buffer, destinationPath: Buffer, policy: Policy): Promise<void> {
+/** A file's copy, given its name when whole: never replacing a name (412 when taken), or, with `replace`, replacing a file there in one step. */
+async function copyFile(source: Found, destinationFolder: Buffer, destinationPath: Buffer, policy: Policy, replace = false): Promise<void> {
   const opened = openFound(source, policy);
   if (opened === "changed") throw new WriteRefusal(409, "the source changed while being copied");
   const temp = await TempFile.create({ kind: "folder", fsPath: destinationFolder }).catch((error: unknown) => {
@@ -853,7 +875,8 @@ async function copyFile(source: Found, destinationFolder: Buffer, destinationPat
   });
   try {
     await temp.fill(createReadStream("", { fd: opened.fd, autoClose: true }), opened.stats.size);
-    if ((await temp.claim(destinationPath)) === "taken") throw new WriteRefusal(412, "the destination was made meanwhile");
+    if (replace) await temp.replace(destinationPath);
+    else if ((await temp.claim(destinationPath)) === "taken") throw new WriteRefusal(412, "the destination was made meanwhile");
   } finally {
     await temp.discard();
   }
