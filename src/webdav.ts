@@ -94,8 +94,10 @@ export class WebDav {
    * the resource (for POST, the folder). Null when the write may go on.
    */
   writeRefusal(req: ServedRequest): Reply | null {
+    // upload.ts refuses these, with its reasons; a lock must not be revealed to a cross-site page first.
+    if (isCrossSite(req)) return null;
     const target = resolveWriteTarget(req.url ?? "/", this.policy.dotfiles);
-    if (target.kind === "refuse") return null; // upload.ts refuses it, with its reason
+    if (target.kind === "refuse") return null;
     const segments = target.name === null ? target.folder : [...target.folder, target.name];
     try {
       const place = placeOf(segments);
@@ -140,6 +142,7 @@ export class WebDav {
     const wanted = propfindRequest(await readXml(req, sendContinue));
     const found = locate(place.segments, this.policy);
     if (found === null || found.kind === "outside") throw new WriteRefusal(404, found?.note ?? "nothing there");
+    if (found.kind === "file" && place.slash) throw new WriteRefusal(404, "a file asked for as a folder"); // as GET answers `/f.txt/`
     if (found.kind === "folder" && !this.policy.listing) throw new WriteRefusal(403, "PROPFIND on a folder with --no-listing");
     const self = this.responseXml(hrefOf(place.segments, found.kind === "folder"), place, lastName(place), found, wanted);
     if (depth === "0" || found.kind === "file") return multiStatus(XML_HEAD + '<D:multistatus xmlns:D="DAV:">' + self + "</D:multistatus>\n", "PROPFIND");
@@ -228,7 +231,7 @@ export class WebDav {
       case "supportedlock":
         return SUPPORTED_LOCK;
       case "lockdiscovery":
-        return this.locks.covering(place.key).map((lock) => activeLockXml(lock)).join("");
+        return this.locks.covering(place.key).map((lock) => activeLockXml(lock, this.policy)).join("");
     }
   }
 
@@ -291,11 +294,12 @@ export class WebDav {
   }
 
   private delete(req: ServedRequest, upload: UploadRules): Reply {
-    if (!upload.overwrite) throw new WriteRefusal(403, "DELETE needs --overwrite (without it the share only grows)");
     const place = existingPlace(req.url ?? "/", this.policy);
     if (place.segments.length === 0) throw new WriteRefusal(403, "the root cannot be deleted");
     const entry = this.visibleEntry(place);
+    // Nothing there is a 404 in a drop box too (litmus's delete_null): the refusal is for what exists.
     if (entry === null) throw new WriteRefusal(404, "DELETE of nothing");
+    if (!upload.overwrite) throw new WriteRefusal(403, "DELETE needs --overwrite (without it the share only grows)");
     if (entry.stats.isDirectory() && depthOf(req, ["infinity"], "infinity") === null) throw new WriteRefusal(400, "DELETE of a folder takes Depth: infinity only");
     this.checkLocks(req, place, "tree", place, [keyOf(place.segments.slice(0, -1))]);
     const failures = removeEntry(entry, place.segments, this.policy);
@@ -312,7 +316,6 @@ export class WebDav {
 
   private async copyOrMove(req: ServedRequest, upload: UploadRules, move: boolean): Promise<Reply> {
     const method = move ? "MOVE" : "COPY";
-    if (move && !upload.overwrite) throw new WriteRefusal(403, "MOVE needs --overwrite (a move empties a name; without it the share only grows)");
     const from = existingPlace(req.url ?? "/", this.policy);
     if (move && from.segments.length === 0) throw new WriteRefusal(403, "the root cannot be moved");
     const to = this.destination(req);
@@ -323,6 +326,7 @@ export class WebDav {
     if (depth === null) throw new WriteRefusal(400, `${method} with a Depth it does not take`);
     const source = move ? this.visibleEntry(from) : locate(from.segments, this.policy);
     if (source === null || ("kind" in source && source.kind === "outside")) throw new WriteRefusal(404, `${method} of nothing`);
+    if (move && !upload.overwrite) throw new WriteRefusal(403, "MOVE needs --overwrite (a move empties a name; without it the share only grows)");
     const destinationFolder = parentFolder(to, this.policy);
     const destinationPath = pathInFolder(destinationFolder, to.segments.at(-1)!);
     // Through a link inside the root, a URL outside the source's can still name the source or a place
@@ -412,7 +416,7 @@ export class WebDav {
     if (found === null) this.checkLocks(req, place, "resource", place, [keyOf(place.segments.slice(0, -1))]);
     const acquired = this.locks.acquire(place.key, { ...info, depth: found?.kind === "file" ? "0" : depth, timeoutSeconds: timeout });
     if (acquired === "full") throw new WriteRefusal(503, "too many locks");
-    if ("conflict" in acquired) return errorXml(423, `<D:no-conflicting-lock><D:href>${escapeXml(hrefOfKey(acquired.conflict.key))}</D:href></D:no-conflicting-lock>`, "LOCK conflicts with another lock");
+    if ("conflict" in acquired) return errorXml(423, `<D:no-conflicting-lock><D:href>${escapeXml(hrefOfKey(acquired.conflict.key, this.policy))}</D:href></D:no-conflicting-lock>`, "LOCK conflicts with another lock");
     let status = 200;
     if (found === null) {
       // A LOCK on an unmapped URL makes an empty file (§7.3), so that a client can lock a name before writing it.
@@ -424,7 +428,7 @@ export class WebDav {
         throw error;
       }
     }
-    return lockReply(status, acquired, `<${acquired.token}>`, `LOCK ${acquired.scope} depth ${acquired.depth}`);
+    return lockReply(status, acquired, `<${acquired.token}>`, `LOCK ${acquired.scope} depth ${acquired.depth}`, this.policy);
   }
 
   /** A LOCK without a body refreshes the lock whose token the If header submits (§9.10.2). */
@@ -434,7 +438,7 @@ export class WebDav {
     if (header === null) throw new WriteRefusal(400, "a LOCK refresh needs the lock's token in an If header");
     for (const token of submittedTokens(header)) {
       const lock = this.locks.refresh(token, place.key, timeout);
-      if (lock) return lockReply(200, lock, undefined, "LOCK refreshed");
+      if (lock) return lockReply(200, lock, undefined, "LOCK refreshed", this.policy);
     }
     throw new WriteRefusal(412, "no lock of the If header's tokens covers this resource");
   }
@@ -483,7 +487,7 @@ export class WebDav {
       const exclusive = locks.find((lock) => lock.scope === "exclusive" && !submitted.has(lock.token));
       const shared = locks.filter((lock) => lock.scope === "shared");
       const missing = exclusive ?? (shared.length > 0 && !shared.some((lock) => submitted.has(lock.token)) ? shared[0] : undefined);
-      if (missing) throw new LockedRefusal(missing);
+      if (missing) throw new LockedRefusal(hrefOfKey(missing.key, this.policy));
     }
   }
 
@@ -566,11 +570,11 @@ function isWithin(key: string, ancestor: string): boolean {
  * A target to read (PROPFIND, a COPY's source): decoded as GET decodes it, but a target with dot
  * segments is refused, not redirected (a redirect would turn the method into something else).
  */
-function readPlace(url: string, policy: Policy): Place {
+function readPlace(url: string, policy: Policy): Place & { slash: boolean } {
   const target = resolveTargetPath(url, policy.dotfiles);
   if (target.kind === "redirect") throw new WriteRefusal(400, target.reason + ": ask for the normal form");
   if (target.kind === "refuse") throw new WriteRefusal(target.status, target.reason);
-  return placeOf(target.segments);
+  return { ...placeOf(target.segments), slash: target.slash };
 }
 
 /**
@@ -620,8 +624,16 @@ function hrefOf(segments: readonly Buffer[], folder: boolean): string {
   return folder && segments.length > 0 ? path + "/" : path;
 }
 
-function hrefOfKey(key: string): string {
-  return hrefOf(segmentsOf(key), false);
+/** The href of a lock's root (locks know keys, not kinds): a folder's ends with `/`, as PROPFIND gives it. */
+function hrefOfKey(key: string, policy: Policy): string {
+  const segments = segmentsOf(key);
+  let folder = false;
+  try {
+    folder = locate(segments, policy)?.kind === "folder";
+  } catch {
+    // unreadable: named as a file
+  }
+  return hrefOf(segments, folder);
 }
 
 /**
@@ -729,30 +741,30 @@ function errorXml(status: number, condition: string, note: string): Reply {
   return xmlReply(status, `${XML_HEAD}<D:error xmlns:D="DAV:">${condition}</D:error>\n`, note);
 }
 
-function activeLockXml(lock: ActiveLock): string {
+function activeLockXml(lock: ActiveLock, policy: Policy): string {
   const seconds = Math.max(0, lock.timeoutSeconds);
   return (
     `<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:${lock.scope}/></D:lockscope><D:depth>${lock.depth}</D:depth>` +
     (lock.owner === "" ? "" : `<D:owner>${lock.owner}</D:owner>`) +
     `<D:timeout>Second-${seconds}</D:timeout><D:locktoken><D:href>${escapeXml(lock.token)}</D:href></D:locktoken>` +
-    `<D:lockroot><D:href>${escapeXml(hrefOfKey(lock.key))}</D:href></D:lockroot></D:activelock>`
+    `<D:lockroot><D:href>${escapeXml(hrefOfKey(lock.key, policy))}</D:href></D:lockroot></D:activelock>`
   );
 }
 
-function lockReply(status: number, lock: ActiveLock, lockTokenHeader: string | undefined, note: string): Reply {
-  const xml = `${XML_HEAD}<D:prop xmlns:D="DAV:"><D:lockdiscovery>${activeLockXml(lock)}</D:lockdiscovery></D:prop>\n`;
+function lockReply(status: number, lock: ActiveLock, lockTokenHeader: string | undefined, note: string, policy: Policy): Reply {
+  const xml = `${XML_HEAD}<D:prop xmlns:D="DAV:"><D:lockdiscovery>${activeLockXml(lock, policy)}</D:lockdiscovery></D:prop>\n`;
   return xmlReply(status, xml, note, lockTokenHeader === undefined ? {} : { "Lock-Token": lockTokenHeader });
 }
 
 /** A write refused by a lock whose token was not submitted: 423 naming the lock's root (§16). */
 class LockedRefusal extends Error {
-  constructor(readonly lock: ActiveLock) {
+  constructor(readonly lockRoot: string) {
     super("locked");
   }
 }
 
 function replyForFailure(error: unknown): Reply {
-  if (error instanceof LockedRefusal) return errorXml(423, `<D:lock-token-submitted><D:href>${escapeXml(hrefOfKey(error.lock.key))}</D:href></D:lock-token-submitted>`, "locked; the If header does not submit its token");
+  if (error instanceof LockedRefusal) return errorXml(423, `<D:lock-token-submitted><D:href>${escapeXml(error.lockRoot)}</D:href></D:lock-token-submitted>`, "locked; the If header does not submit its token");
   if (error instanceof XmlRefusal) return { ...errorPage(error.status), note: error.reason };
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (code === "EXDEV") return { ...errorPage(502), note: "the destination is on another file system" };
@@ -798,6 +810,8 @@ function removeEntry(entry: Entry, segments: readonly Buffer[], policy: Policy):
     const fsPath = pathInFolder({ kind: "folder", fsPath: entry.fsPath }, name);
     const stats = lstatSync(fsPath, { throwIfNoEntry: false });
     if (stats === undefined) continue;
+    // A link out of the root, hidden from readers, goes with its folder: unlinking it touches
+    // nothing outside, and a link holds no data of its own (unlike a hidden dotfile, kept above).
     failures.push(...removeEntry({ folder: entry.fsPath, fsPath, stats }, [...segments, name], policy));
   }
   if (kept) return [...failures, { segments, status: "403 Forbidden" }];

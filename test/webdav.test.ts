@@ -1370,3 +1370,40 @@ test("with auth, PROPFIND and every write without credentials are 401, and nothi
   const authorization = `Basic ${Buffer.from("ann:secret").toString("base64")}`;
   assert.equal(multistatus(await propfind(port, "/", "1", undefined, { Authorization: authorization })).length, 3);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Corners found by reading: answered as GET answers, and never revealing more than a reader sees
+// ---------------------------------------------------------------------------------------------
+
+test("PROPFIND of a file asked for as a folder (`/a.txt/`) is 404, as GET answers it", async (t) => {
+  const { port } = await davServer(t, { "a.txt": "a" });
+  assert.equal((await propfind(port, "/a.txt/", "0")).status, 404);
+  assert.equal((await dav(port, "GET", "/a.txt/")).status, 404);
+});
+
+test("a lock on a folder names its root with a trailing slash, as PROPFIND names the folder", async (t) => {
+  const { port } = await davServer(t, { dir: { "a.txt": "a" } }, { upload: true, overwrite: true });
+  const locked = await lock(port, "/dir/");
+  assert.equal(locked.status, 200);
+  const [active] = activeLocks(locked.body);
+  assert.equal(davChild(davChild(active!, "lockroot")!, "href")!.text, "/dir/");
+  const refused = await dav(port, "PUT", "/dir/a.txt", { body: "b" });
+  assert.equal(refused.status, 423);
+  const root = parseXml(refused.body);
+  assert.equal(davChild(davChild(root, "lock-token-submitted")!, "href")!.text, "/dir/");
+});
+
+test("a cross-site PUT onto a locked file is refused as cross-site (403), not told of the lock (423)", async (t) => {
+  const { port, root } = await davServer(t, { "a.txt": "a" }, { upload: true, overwrite: true });
+  assert.equal((await lock(port, "/a.txt")).status, 200);
+  const res = await dav(port, "PUT", "/a.txt", { body: "evil", headers: { Origin: "http://evil.example" } });
+  assert.equal(res.status, 403);
+  assert.equal(read(root, "a.txt"), "a");
+});
+
+test("in a drop box, DELETE and MOVE of nothing are 404 (there is nothing to refuse)", async (t) => {
+  const { port } = await davServer(t, { "a.txt": "a" }, { upload: true });
+  assert.equal((await dav(port, "DELETE", "/missing.txt")).status, 404);
+  assert.equal((await dav(port, "MOVE", "/missing.txt", { headers: { Destination: `http://127.0.0.1:${port}/b.txt` } })).status, 404);
+  assert.equal((await dav(port, "DELETE", "/a.txt")).status, 403);
+});
