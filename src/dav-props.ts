@@ -14,6 +14,8 @@ export interface DeadProperty {
   readonly ns: string;
   readonly local: string;
   readonly valueXml: string;
+  /** Its xml:lang, on it or inherited from the request's elements around it (RFC 4918 §4.3); null for none. */
+  readonly lang: string | null;
 }
 
 /**
@@ -96,5 +98,5 @@ function nameOf(ns: string, local: string): string {
 
 /** Roughly what a property costs in memory: its strings, two bytes a character. */
 function sizeOf(property: DeadProperty): number {
-  return 2 * (property.ns.length + property.local.length + property.valueXml.length) + 64;
+  return 2 * (property.ns.length + property.local.length + property.valueXml.length + (property.lang?.length ?? 0)) + 64;
 }

@@ -12,7 +12,7 @@ import type { SaxesParser, SaxesTagNS } from "saxes";
 
 export const DAV_NS = "DAV:";
 /** Bound to the prefix `xml` in every document; it may be declared as no other prefix and as no default namespace. */
-const XML_NS = "http://www.w3.org/XML/1998/namespace";
+export const XML_NS = "http://www.w3.org/XML/1998/namespace";
 /** Where saxes puts `xmlns` and `xmlns:p` attributes: declarations, not attributes of the element. */
 const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
 
@@ -168,7 +168,9 @@ export function escapeXml(text: string): string {
 }
 
 /** A property element for an answer: `<local xmlns="ns">inner</local>` (or `<local xmlns=""/>` for no namespace; `<D:local>` when ns is DAV: — the answer's root declares xmlns:D="DAV:"). `innerXml` is already XML (or "" for an empty element). Names are emitted as parsed (they are valid XML names). */
-export function propertyXml(ns: string, local: string, innerXml: string): string {
+export function propertyXml(ns: string, local: string, innerXml: string, lang: string | null = null): string {
   const { name, declaration } = ns === DAV_NS ? { name: `D:${local}`, declaration: "" } : standaloneName(ns, local);
-  return innerXml === "" ? `<${name}${declaration}/>` : `<${name}${declaration}>${innerXml}</${name}>`;
+  // A dead property's language travels with it (RFC 4918 §4.3): xml:lang is bound everywhere, no declaration needed.
+  const open = lang === null ? name + declaration : `${name}${declaration} xml:lang="${escapeXml(lang)}"`;
+  return innerXml === "" ? `<${open}/>` : `<${open}>${innerXml}</${name}>`;
 }

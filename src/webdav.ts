@@ -20,7 +20,7 @@ import { headerText } from "./conditional.js";
 import { ifHolds, parseIf, submittedTokens, type IfHeader, type ResourceState } from "./dav-if.js";
 import { LockTable, parseTimeout, type ActiveLock, type LockScope } from "./dav-locks.js";
 import { DeadProperties, type DeadProperty } from "./dav-props.js";
-import { contentXml, DAV_NS, escapeXml, MAX_XML_BODY, parseXml, propertyXml, XmlRefusal, type XmlElement } from "./dav-xml.js";
+import { contentXml, DAV_NS, escapeXml, MAX_XML_BODY, parseXml, propertyXml, XML_NS, XmlRefusal, type XmlElement } from "./dav-xml.js";
 import { encodePathSegment } from "./escape.js";
 import { contentTypeFor, etagOf } from "./files.js";
 import { eachFolderName, locate, locateEntry, openFound, pathInFolder, readFolderNames, type Found } from "./locate.js";
@@ -195,11 +195,16 @@ export class WebDav {
         const value = this.liveValue(name, place, displayName, found);
         if (value !== null) ok.push(propertyXml(DAV_NS, name, value));
       }
-      for (const property of dead) ok.push(propertyXml(property.ns, property.local, property.valueXml));
+      for (const property of dead) ok.push(propertyXml(property.ns, property.local, property.valueXml, property.lang));
     } else {
       for (const { ns, local } of wanted.names) {
-        const value = ns === DAV_NS && LIVE_NAMES.has(local) ? this.liveValue(local as LiveProperty, place, displayName, found) : (this.properties.get(place.key, ns, local)?.valueXml ?? null);
-        (value === null ? missing : ok).push(propertyXml(ns, local, value ?? ""));
+        if (ns === DAV_NS && LIVE_NAMES.has(local)) {
+          const value = this.liveValue(local as LiveProperty, place, displayName, found);
+          (value === null ? missing : ok).push(propertyXml(ns, local, value ?? ""));
+          continue;
+        }
+        const property = this.properties.get(place.key, ns, local);
+        (property === undefined ? missing : ok).push(propertyXml(ns, local, property?.valueXml ?? "", property?.lang));
       }
     }
     let xml = `<D:response><D:href>${escapeXml(href)}</D:href>`;
@@ -251,7 +256,8 @@ export class WebDav {
       if (instruction.ns !== DAV_NS || (instruction.local !== "set" && instruction.local !== "remove")) continue; // unknown elements are ignored (§17)
       for (const prop of instruction.children) {
         if (prop.ns !== DAV_NS || prop.local !== "prop") continue;
-        for (const element of prop.children) changes.push({ set: instruction.local === "set", property: { ns: element.ns, local: element.local, valueXml: contentXml(element) } });
+        const inherited = langOf(prop) ?? langOf(instruction) ?? langOf(body);
+        for (const element of prop.children) changes.push({ set: instruction.local === "set", property: { ns: element.ns, local: element.local, valueXml: contentXml(element), lang: langOf(element) ?? inherited } });
       }
     }
     if (changes.length === 0) throw new WriteRefusal(400, "PROPPATCH changes nothing");
@@ -706,6 +712,11 @@ function propfindRequest(body: XmlElement | null): PropfindRequest {
     default:
       throw new WriteRefusal(400, "PROPFIND asks for neither allprop, propname nor prop");
   }
+}
+
+/** An element's own xml:lang, or null. */
+function langOf(element: XmlElement): string | null {
+  return element.attributes.find((attribute) => attribute.ns === XML_NS && attribute.local === "lang")?.value ?? null;
 }
 
 /** What a LOCK body asks for (§14.11): the scope, and the owner as the client wrote it. Only write locks exist. */

@@ -1407,3 +1407,20 @@ test("in a drop box, DELETE and MOVE of nothing are 404 (there is nothing to ref
   assert.equal((await dav(port, "MOVE", "/missing.txt", { headers: { Destination: `http://127.0.0.1:${port}/b.txt` } })).status, 404);
   assert.equal((await dav(port, "DELETE", "/a.txt")).status, 403);
 });
+
+test("a dead property keeps its xml:lang, its own or inherited from the request around it (RFC 4918 §4.3)", async (t) => {
+  const { port } = await davServer(t, { "a.txt": "a" }, EDIT);
+  const set = await dav(port, "PROPPATCH", "/a.txt", {
+    body: proppatchBody(`<D:set><D:prop><Z:title xml:lang="fr">Bonjour</Z:title></D:prop></D:set><D:set xml:lang="de"><D:prop><Z:note>Hallo</Z:note><Z:plain xml:lang="en">Hi</Z:plain></D:prop></D:set>`),
+  });
+  assert.equal(single(set).propstats[0]!.status, 200);
+  const XML_NS = "http://www.w3.org/XML/1998/namespace";
+  const langOf = (element: XmlElement) => element.attributes.find((a) => a.ns === XML_NS && a.local === "lang")?.value;
+  const all = single(await propfind(port, "/a.txt", "0"));
+  assert.equal(langOf(okProp(all, "title", NS)), "fr");
+  assert.equal(langOf(okProp(all, "note", NS)), "de");
+  assert.equal(langOf(okProp(all, "plain", NS)), "en");
+  const named = single(await propfind(port, "/a.txt", "0", propBody(`<Z:title xmlns:Z="${NS}"/>`)));
+  assert.equal(langOf(okProp(named, "title", NS)), "fr");
+  assert.equal(okProp(named, "title", NS).text, "Bonjour");
+});
