@@ -1,6 +1,6 @@
 /**
- * The banner's address lines and its QR code: what to show, decided from the started server,
- * as text. `cli.ts` prints it.
+ * The banner's address lines, its QR code and what it says of uploads: what to show, decided from
+ * the started server and the options, as text. `cli.ts` prints it.
  */
 import { isLoopbackName } from "./access.js";
 import { qrMatrix, renderHalfBlocks } from "./qr.js";
@@ -53,4 +53,24 @@ const RESET = "\x1b[0m";
  */
 export function qrLines(url: string, colour: boolean): string[] {
   return renderHalfBlocks(qrMatrix(url)).map((line) => `  ${colour ? LIGHT_ON_DARK + line + RESET : line}`);
+}
+
+/** What the uploads lines need of the options (`ServerOptions`). */
+export interface UploadBannerOptions {
+  overwrite?: boolean;
+  maxUploadBytes?: number;
+}
+
+/**
+ * With --upload, two lines: where uploads go and which kind of share this is. Without --overwrite,
+ * a drop box that only grows (nothing replaced, moved or deleted, over HTTP or WebDAV); with it, a
+ * drive you can edit, and the URL to mount it at (`mountUrl`: the one for other devices, else the
+ * local one). docs/webdav.md says which to choose.
+ */
+export function uploadLines(root: string, options: UploadBannerOptions, mountUrl: string): string[] {
+  const limit = options.maxUploadBytes === undefined ? "" : `, at most ${options.maxUploadBytes} bytes per request`;
+  if (!options.overwrite) {
+    return [`  Uploads: on (into ${root}), a drop box${limit}`, "    files and folders can be added, never replaced or deleted (--overwrite to edit)"];
+  }
+  return [`  Uploads: on (into ${root}), a drive you can edit${limit}`, `    mount it as a drive (WebDAV): ${mountUrl}`];
 }

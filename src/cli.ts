@@ -11,7 +11,7 @@ import path from "node:path";
 import { parseArgs, stripVTControlCharacters, styleText } from "node:util";
 import { ANY_HOST, isHostName } from "./access.js";
 import { parseCredentials, parseCredentialsList } from "./auth.js";
-import { networkLines, qrLines, qrUrl, servingLine, type QrWhen } from "./banner.js";
+import { networkLines, qrLines, qrUrl, servingLine, uploadLines, urlForOtherDevices, type QrWhen } from "./banner.js";
 import { selfSignedCertificate, type SelfSignedCertificate } from "./cert.js";
 import { openInBrowser } from "./open.js";
 import { formatLogLine, startServer, validateExtraHeaders, type AccessLogEntry, type Credentials, type ServerOptions } from "./server.js";
@@ -50,9 +50,10 @@ Options:
       --no-qr            print no QR code (default: one on a terminal, when the network can connect)
       --auth USER:PASS   ask for this user-id and password (repeatable); or give them in
                          SERVE_HERE_AUTH, one USER:PASS per line, out of sight of ps
-      --upload           accept uploads: PUT /dir/name, and an upload form in listings
-      --overwrite        with --upload: replace existing files (default: PUT is 409,
-                         a form's file lands as "name (1).ext")
+      --upload           accept uploads: PUT /dir/name, an upload form in listings, and
+                         WebDAV writes; alone, a drop box: nothing replaced or deleted
+      --overwrite        with --upload: a drive you can edit: replace, move and delete
+                         (default: PUT is 409, a form's file lands as "name (1).ext")
       --max-upload SIZE  with --upload: refuse bodies over SIZE bytes with 413
                          (K, M, G for KiB, MiB, GiB; default: no limit)
       --tls-cert FILE    serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate
@@ -415,7 +416,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (users > 0) lines.push(`  Password: required (${users} ${users === 1 ? "user" : "users"})`);
   const inClear = certificate ? null : clearTextWarning(plan.options);
   if (inClear) lines.push(paint("yellow", inClear));
-  if (plan.options.upload) lines.push(`  Uploads: on (into ${displayRoot(plan.root)})${uploadDetails(plan.options)}`);
+  if (plan.options.upload) lines.push(...uploadLines(displayRoot(plan.root), plan.options, urlForOtherDevices(started) ?? started.url));
   lines.push(paint("dim", "Press Ctrl+C to stop."));
   process.stdout.write(lines.join("\n") + "\n");
   for (const entry of held) writeLog(entry);
@@ -539,14 +540,6 @@ export function clearTextWarning(options: ServerOptions): string | null {
   const what = [...on.map(([, , what]) => what), "files"].join(" and ");
   return `  Warning: ${flags} on plain HTTP: ${what} cross the network in clear text, readable by anyone on the way.\n` +
     `  For this machine only, use -b 127.0.0.1 (and an SSH tunnel from elsewhere); for others, --tls-self-signed or a proxy with HTTPS.`;
-}
-
-/** `, replacing files, at most 10 MiB each` after the uploads line, as the flags say. */
-function uploadDetails(options: ServerOptions): string {
-  const details: string[] = [];
-  if (options.overwrite) details.push("replacing existing files");
-  if (options.maxUploadBytes !== undefined) details.push(`at most ${options.maxUploadBytes} bytes per request`);
-  return details.length === 0 ? "" : `, ${details.join(", ")}`;
 }
 
 function colourLogLine(entry: AccessLogEntry, paint: ReturnType<typeof makePainter>): string {

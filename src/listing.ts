@@ -379,6 +379,7 @@ tr.folder a { font-weight: 600; }
 .share figure { margin: .5rem 0 0; }
 .share svg { display: block; }
 .share figcaption { overflow-wrap: anywhere; margin-top: .25rem; }
+.share .mount { overflow-wrap: anywhere; margin: .5rem 0 0; }
 p.download { margin: -.5rem 0 1rem; font-size: .9rem; }
 .tools { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: 0 0 .75rem; clear: both; }
 form.filter { display: flex; gap: .25rem; flex: 1 1 14rem; max-width: 24rem; margin: 0; }
@@ -426,10 +427,22 @@ const SPRITE = `<svg class="sprite" aria-hidden="true">
 
 /**
  * "Open on another device": folded by default, so on a phone it is one short line beside the
- * title; unfolded, a ~120 px QR code with the URL under it for those who would rather type.
+ * title; unfolded, a ~120 px QR code with the URL under it for those who would rather type, and
+ * the URL that mounts the whole share as a drive over WebDAV (docs/webdav.md): its origin and `/`.
  */
 function renderShareBox(share: { url: string; svg: string }): string {
-  return `<details class="share"><summary>Open on another device</summary><figure>${share.svg}<figcaption>${escapeHtml(share.url)}</figcaption></figure></details>\n`;
+  const mount = mountUrl(share.url);
+  return (
+    `<details class="share"><summary>Open on another device</summary><figure>${share.svg}<figcaption>${escapeHtml(share.url)}</figcaption></figure>` +
+    `<p class="mount">Mount as a drive (WebDAV):<br>${escapeHtml(mount)}<br>Finder: Connect to Server<br>Windows: Map network drive</p></details>\n`
+  );
+}
+
+/** The root of the share a page's URL belongs to: `http://host:port/` of `http://host:port/a/b/`. */
+function mountUrl(pageUrl: string): string {
+  const authorityAt = pageUrl.indexOf("//") + 2;
+  const pathAt = pageUrl.indexOf("/", authorityAt);
+  return (pathAt === -1 ? pageUrl : pageUrl.slice(0, pathAt)) + "/";
 }
 
 /**

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import os, { type NetworkInterfaceInfo } from "node:os";
 import { test, type TestContext } from "node:test";
-import { networkLines, qrUrl } from "../src/banner.js";
+import { networkLines, qrUrl, uploadLines } from "../src/banner.js";
 import { rankNetworkAddresses } from "../src/network.js";
 import { qrMatrix, renderHalfBlocks } from "../src/qr.js";
 import { BIN, decodeQr, eventually, halfBlocksToModules, modulesToPbm, runCli, startCli, tempDir } from "./helpers.js";
@@ -242,4 +242,42 @@ test("on a terminal too narrow for the code, it is left out by default (a wrappe
   assert.ok(/Network:/.test(narrow) && !/[▀▄█]/.test(narrow), JSON.stringify(narrow));
   const forced = await bannerOnTerminal(t, [root, "-p", "0", "--qr"], { NO_COLOR: "1" }, "stty cols 20; ");
   assert.ok(/[▀▄█]/.test(forced), "--qr prints it anyway");
+});
+
+test("with uploads, the banner says which kind of share it is: a drop box, or a drive to mount at the given URL", () => {
+  assert.deepEqual(uploadLines("./share", {}, "http://192.168.1.23:8000/"), [
+    "  Uploads: on (into ./share), a drop box",
+    "    files and folders can be added, never replaced or deleted (--overwrite to edit)",
+  ]);
+  assert.deepEqual(uploadLines("./share", { overwrite: true }, "http://192.168.1.23:8000/"), [
+    "  Uploads: on (into ./share), a drive you can edit",
+    "    mount it as a drive (WebDAV): http://192.168.1.23:8000/",
+  ]);
+  assert.deepEqual(uploadLines(".", { overwrite: false, maxUploadBytes: 1024 }, "http://127.0.0.1:8000/")[0], "  Uploads: on (into .), a drop box, at most 1024 bytes per request");
+  assert.deepEqual(uploadLines(".", { overwrite: true, maxUploadBytes: 1024 }, "https://[fd00::2]:8443/")[0], "  Uploads: on (into .), a drive you can edit, at most 1024 bytes per request");
+  for (const overwrite of [false, true]) {
+    const [, kind] = uploadLines("./share", { overwrite }, "http://192.168.100.200:8000/");
+    assert.ok(kind!.length <= 88, `the second line fits a common terminal: ${kind}`);
+  }
+});
+
+test("the real banner: --upload alone is a drop box; with --overwrite, a drive whose mount URL is the one other devices use", async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  const dropBox = await startCli(t, [root, "--upload", "-p", "0", "-b", "127.0.0.1", "-q"]);
+  await eventually(() => /Press Ctrl\+C/.test(dropBox.stdout()), "no end of banner");
+  const lines = dropBox.stdout().split("\n");
+  const at = lines.indexOf(`  Uploads: on (into ${root}), a drop box`);
+  assert.ok(at > 0, dropBox.stdout());
+  assert.equal(lines[at + 1], "    files and folders can be added, never replaced or deleted (--overwrite to edit)");
+  assert.doesNotMatch(dropBox.stdout(), /mount/, "a drop box offers no mount URL: Finder and Explorer replace the empty file they make first");
+
+  const local = await startCli(t, [root, "--upload", "--overwrite", "-p", "0", "-b", "127.0.0.1", "-q"]);
+  await eventually(() => /Press Ctrl\+C/.test(local.stdout()), "no end of banner");
+  assert.match(local.stdout(), new RegExp(`^  Uploads: on \\(into .+\\), a drive you can edit\n    mount it as a drive \\(WebDAV\\): http://127\\.0\\.0\\.1:${local.port}/$`, "m"), "bound to loopback: the local URL");
+
+  const everywhere = await startCli(t, [root, "--upload", "--overwrite", "--max-upload", "1K", "-p", "0", "-q", "--no-qr"]);
+  await eventually(() => /Press Ctrl\+C/.test(everywhere.stdout()), "no end of banner");
+  const first = /^  Network:  (\S+)/m.exec(everywhere.stdout())?.[1] ?? `http://127.0.0.1:${everywhere.port}/`;
+  assert.match(everywhere.stdout(), /a drive you can edit, at most 1024 bytes per request\n/);
+  assert.ok(everywhere.stdout().includes(`    mount it as a drive (WebDAV): ${first}\n`), `the first Network URL, or the local one without any: ${everywhere.stdout()}`);
 });

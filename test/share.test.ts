@@ -113,3 +113,28 @@ test("the share box is folded by default and the page stays script-free", async 
   assert.doesNotMatch(html, /<script\b/i);
   assert.match(html, /<svg [^>]*width="120" height="120"/);
 });
+
+/** The mount line under the QR code: the share's root URL, as text. */
+function mountLine(html: string): string {
+  const match = /<details class="share">.*?<p class="mount">Mount as a drive \(WebDAV\):<br>([^<]*)<br>Finder: Connect to Server<br>Windows: Map network drive<\/p><\/details>/s.exec(html);
+  assert.ok(match, "the share box ends with the mount line");
+  return match[1]!.replace(/&amp;/g, "&");
+}
+
+test("the share box says the share mounts as a drive, at its root URL, from any folder; the page stays script-free", async (t) => {
+  const { port } = await serveSite(t);
+  for (const [target, host, root] of [
+    ["/", `192.168.1.5:${port}`, `http://192.168.1.5:${port}/`],
+    ["/sub%20dir/", `192.168.1.5:${port}`, `http://192.168.1.5:${port}/`],
+    ["/sub%20dir/?q=b", `[fd00::2]:${port}`, `http://[fd00::2]:${port}/`],
+    ["/sub%20dir/", "192.168.1.5:80", "http://192.168.1.5/"],
+  ]) {
+    const html = await listing(port, target!, host!);
+    assert.equal(mountLine(html), root, `${target} with Host ${host}`);
+    assert.doesNotMatch(html, /<script\b/i);
+  }
+  const { port: networkOnly } = await serveSite(t, { networkOrigins: () => ["http://10.1.2.3:9999"] });
+  assert.equal(mountLine(await listing(networkOnly, "/sub%20dir/", `127.0.0.1:${networkOnly}`)), "http://10.1.2.3:9999/", "a loopback Host: the network origin stands in, as for the QR code");
+  const { port: alone } = await serveSite(t);
+  assert.doesNotMatch(await listing(alone, "/", `127.0.0.1:${alone}`), /Mount as a drive/, "no network URL, no share box, no mount line");
+});
