@@ -37,7 +37,8 @@ import { bodyFrom, closingIfUnread, EMPTY, emptyReply, errorPage, isCompatibilit
 import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
-import { DAV_METHODS, DAV_OPTIONS_HEADERS, WebDav } from "./webdav.js";
+import { DAV_METHODS, davOptionsHeaders, WebDav } from "./webdav.js";
+import { Placeholders } from "./writes.js";
 
 /**
  * What the steps share besides the policy: the state its options call for, built once with the
@@ -63,11 +64,14 @@ interface Steps {
   uploadScript: ReadyFile | null;
   /** WebDAV's methods, locks and dead properties (webdav.ts). */
   dav: WebDav;
+  /** Empty files made for a client to fill, which a drop box lets it fill (writes.ts). */
+  placeholders: Placeholders;
 }
 
 function makeSteps(options: HandlerOptions): Steps {
   const policy = makePolicy(options);
   const files = newFileCache();
+  const placeholders = new Placeholders();
   return {
     policy,
     hosts: makeHostRule(options.allowedHosts),
@@ -80,7 +84,8 @@ function makeSteps(options: HandlerOptions): Steps {
     // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
     live: policy.live ? new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1", options.liveChanges ?? null) : null,
     uploadScript: policy.upload ? uploadScript(policy) : null,
-    dav: new WebDav(policy),
+    dav: new WebDav(policy, placeholders),
+    placeholders,
   };
 }
 
@@ -170,7 +175,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
         const locked = steps.dav.writeRefusal(req);
         const failed = (error: unknown) => fail(error, req, res, progress);
         if (locked) return void sendReply(req, res, closingIfUnread(req, locked), policy, progress)?.catch(failed);
-        return void receiveUpload(req, policy, policy.upload, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, steps), policy, progress)?.catch(failed), failed);
+        return void receiveUpload(req, policy, policy.upload, steps.placeholders, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, steps), policy, progress)?.catch(failed), failed);
       }
       // Under Connect/Express, methods other than GET and HEAD belong to the routes after us.
       if (next === undefined && DAV_METHODS.has(req.method ?? "")) {
@@ -465,7 +470,7 @@ function isCorsPreflight(req: ServedRequest, policy: Policy): boolean {
  * read methods only: writes from other origins are refused anyway (origin.ts).
  */
 function optionsHeaders(req: ServedRequest, policy: Policy): Record<string, string> {
-  const headers: Record<string, string> = { Allow: policy.allow, ...DAV_OPTIONS_HEADERS };
+  const headers: Record<string, string> = { Allow: policy.allow, ...davOptionsHeaders(policy) };
   if (policy.cors && req.headers["access-control-request-method"] !== undefined) {
     headers["Access-Control-Allow-Methods"] = READ_METHODS;
     const requested = req.headers["access-control-request-headers"];

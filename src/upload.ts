@@ -21,7 +21,7 @@ import type { Policy, UploadRules } from "./policy.js";
 import { closingIfUnread, type Reply, type ServedRequest } from "./reply.js";
 import { folderLocation, lastSegment, nameProblem, resolveWriteTarget } from "./target.js";
 import { UPLOAD_CLIENT } from "./upload-client.js";
-import { guardedBody, replyForWriteFailure, TempFile, writableFolder, WriteRefusal } from "./writes.js";
+import { guardedBody, replyForWriteFailure, TempFile, writableFolder, WriteRefusal, type Placeholders } from "./writes.js";
 
 /** The upload script's name under `/__serve-here/` (the listing's form loads it from there). */
 export const UPLOAD_SCRIPT_NAME = "upload.js";
@@ -43,7 +43,7 @@ const MAX_NUMBERED_NAMES = 1000;
  * request has passed every check that needs no body, just before the body is read, so a client
  * that sent `Expect: 100-continue` learns of a refusal without sending a byte.
  */
-export async function receiveUpload(req: ServedRequest, policy: Policy, upload: UploadRules, sendContinue: () => void): Promise<Reply> {
+export async function receiveUpload(req: ServedRequest, policy: Policy, upload: UploadRules, placeholders: Placeholders, sendContinue: () => void): Promise<Reply> {
   try {
     if (isCrossSite(req)) throw new WriteRefusal(403, "cross-site upload (Origin or Sec-Fetch-Site)");
     const target = resolveWriteTarget(req.url ?? "/", policy.dotfiles);
@@ -52,7 +52,7 @@ export async function receiveUpload(req: ServedRequest, policy: Policy, upload: 
     if (upload.maxBytes !== null && declared !== null && declared > upload.maxBytes) throw new WriteRefusal(413, `Content-Length ${declared} is over --max-upload ${upload.maxBytes}`);
     const reply =
       req.method === "PUT"
-        ? await receivePut(req, target.folder, target.name, declared, policy, upload, sendContinue)
+        ? await receivePut(req, target.folder, target.name, declared, policy, upload, placeholders, sendContinue)
         : await receiveForm(req, target.name === null ? target.folder : [...target.folder, target.name], policy, upload, sendContinue);
     return closingIfUnread(req, reply);
   } catch (error) {
@@ -67,20 +67,27 @@ function declaredLength(req: ServedRequest): number | null {
 }
 
 /** `PUT /dir/name`: the body becomes `dir/name`, missing folders made; 201, or 204 for a replaced file. */
-async function receivePut(req: ServedRequest, folderSegments: readonly Buffer[], name: Buffer | null, declared: number | null, policy: Policy, upload: UploadRules, sendContinue: () => void): Promise<Reply> {
+async function receivePut(req: ServedRequest, folderSegments: readonly Buffer[], name: Buffer | null, declared: number | null, policy: Policy, upload: UploadRules, placeholders: Placeholders, sendContinue: () => void): Promise<Reply> {
   if (name === null) throw new WriteRefusal(400, "PUT names a folder: add the file's name");
   if (req.headers["content-range"] !== undefined) throw new WriteRefusal(400, "PUT with Content-Range: partial writes are not supported"); // RFC 9110 §14.5
   const folder = writableFolder(folderSegments, policy, true);
   const finalPath = pathInFolder(folder, name);
   const existing = lstatSync(finalPath, { throwIfNoEntry: false });
   if (existing?.isDirectory()) throw new WriteRefusal(409, "a folder has that name");
-  if (existing && !upload.overwrite) throw new WriteRefusal(409, "file exists; --overwrite replaces it");
+  // In a drop box, the empty file a client's own LOCK or empty PUT made is the one it may fill.
+  const filling = existing !== undefined && !upload.overwrite && placeholders.mayFill(finalPath, existing);
+  if (existing && !upload.overwrite && !filling) throw new WriteRefusal(409, "file exists; --overwrite replaces it");
   const temp = await TempFile.create(folder);
   try {
     sendContinue();
     await temp.fill(guardedBody(req, upload.maxBytes), declared);
-    const outcome = upload.overwrite ? await temp.replace(finalPath) : await temp.claim(finalPath);
+    // Filling: the placeholder must still be the empty file made, or someone else filled it first.
+    const stillEmpty = filling && placeholders.mayFill(finalPath, lstatSync(finalPath, { throwIfNoEntry: false }) ?? existing);
+    if (filling && !stillEmpty) throw new WriteRefusal(409, "file exists; --overwrite replaces it");
+    const outcome = upload.overwrite || filling ? await temp.replace(finalPath) : await temp.claim(finalPath);
     if (outcome === "taken") throw new WriteRefusal(409, "file exists; --overwrite replaces it");
+    if (filling) placeholders.forget(finalPath);
+    else if (!upload.overwrite && temp.bytesWritten === 0) placeholders.remember(finalPath);
     const location = "/" + [...folderSegments, name].map(encodePathSegment).join("/");
     const note = `stored ${location}`;
     if (outcome === "replaced") return { status: 204, note, headers: {}, body: { kind: "empty" } };

@@ -28,14 +28,23 @@ import { isCrossSite } from "./origin.js";
 import { DAV_READ_METHODS, type Policy, type UploadRules } from "./policy.js";
 import { closingIfUnread, emptyReply, errorPage, type Reply, type ServedRequest } from "./reply.js";
 import { DOT, isUploadTemp, nameProblem, resolveTargetPath, resolveWriteTarget } from "./target.js";
-import { guardedBody, replyForWriteFailure, TempFile, writableFolder, WriteRefusal } from "./writes.js";
+import { guardedBody, replyForWriteFailure, TempFile, writableFolder, WriteRefusal, type Placeholders } from "./writes.js";
 
 /** The methods this module answers (PUT and POST are upload.ts's). */
 export const DAV_METHODS: ReadonlySet<string> = new Set(["PROPFIND", "PROPPATCH", "MKCOL", "DELETE", "COPY", "MOVE", "LOCK", "UNLOCK"]);
 
 
-/** Headers every OPTIONS answer carries: class 1 and 2, and the one Windows' Web Folders look for. */
-export const DAV_OPTIONS_HEADERS: Readonly<Record<string, string>> = { DAV: "1, 2", "MS-Author-Via": "DAV" };
+/**
+ * Headers every OPTIONS answer carries: the DAV classes, and the one Windows' Web Folders look for.
+ * Class 2 (locking) only with --upload, where LOCK is answered: a client told class 2 by a share it
+ * cannot write (macOS Finder) mounts it as writable and fails on every change; told class 1, it
+ * mounts it read-only.
+ */
+export function davOptionsHeaders(policy: Policy): Readonly<Record<string, string>> {
+  return policy.upload ? CLASS_2 : CLASS_1;
+}
+const CLASS_1 = { DAV: "1", "MS-Author-Via": "DAV" } as const;
+const CLASS_2 = { DAV: "1, 2", "MS-Author-Via": "DAV" } as const;
 
 const XML_TYPE = "application/xml; charset=utf-8";
 const XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n';
@@ -70,7 +79,10 @@ export class WebDav {
   private readonly locks = new LockTable();
   private readonly properties = new DeadProperties();
 
-  constructor(private readonly policy: Policy) {}
+  constructor(
+    private readonly policy: Policy,
+    private readonly placeholders: Placeholders,
+  ) {}
 
   /** Answers a WebDAV method. `sendContinue` is called just before a body is read. */
   async answer(req: ServedRequest, sendContinue: () => void): Promise<Reply> {
@@ -427,7 +439,7 @@ export class WebDav {
     if (found === null) {
       // A LOCK on an unmapped URL makes an empty file (§7.3), so that a client can lock a name before writing it.
       try {
-        createEmptyFile(place, this.policy);
+        this.placeholders.remember(createEmptyFile(place, this.policy));
         status = 201;
       } catch (error) {
         this.locks.release(acquired.token, place.key);
@@ -787,10 +799,12 @@ function replyForFailure(error: unknown): Reply {
 // ---------------------------------------------------------------------------------------------
 
 /** An empty file for LOCK on an unmapped URL: O_EXCL, so nothing there (not even a link) is ever written through. */
-function createEmptyFile(place: Place, policy: Policy): void {
+function createEmptyFile(place: Place, policy: Policy): Buffer {
   const folder = parentFolder(place, policy);
+  const fsPath = pathInFolder(folder, place.segments.at(-1)!);
   try {
-    closeSync(openSync(pathInFolder(folder, place.segments.at(-1)!), fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o666));
+    closeSync(openSync(fsPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o666));
+    return fsPath;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new WriteRefusal(409, "made by someone else meanwhile");
     throw error;

@@ -12,7 +12,7 @@
  * goes wrong (the client leaves, the body is too large, the disk is full), the temporary file goes.
  */
 import { randomBytes } from "node:crypto";
-import { close, fchmod, fdatasync, fsync, lstatSync, open, writev } from "node:fs";
+import { close, fchmod, fdatasync, fsync, lstatSync, open, writev, type Stats } from "node:fs";
 import { link, rename, unlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { Transform, Writable, type Readable, type TransformCallback } from "node:stream";
@@ -145,6 +145,11 @@ export class TempFile {
     const name = Buffer.concat([UPLOAD_TEMP_PREFIX, Buffer.from(randomBytes(9).toString("base64url"))]);
     const fsPath = pathInFolder(folder, name);
     return new TempFile(fsPath, await openFd(fsPath, "wx", 0o600));
+  }
+
+  /** The bytes written so far. */
+  get bytesWritten(): number {
+    return this.writer?.bytesWritten ?? 0;
   }
 
   /** Writes the body, with backpressure (memory stays flat), checks its length, flushes it to disk, then closes it. */
@@ -302,3 +307,35 @@ function remainder(buffers: Buffer[], written: number): Buffer[] {
   if (rest.length > 0 && skip > 0) rest[0] = rest[0]!.subarray(skip);
   return rest;
 }
+
+/**
+ * Empty files this server made for a client that fills them next: a LOCK on a new name makes one
+ * (RFC 4918 §7.3), and Finder and Windows' WebClient PUT zero bytes before the real ones. In a drop
+ * box (--upload without --overwrite) filling such a file is the one overwrite allowed: it loses
+ * nothing, and without it those clients store only empty files there. A file counts only while it
+ * is the very file made (same inode) and still empty; filled once, it is like any other.
+ */
+export class Placeholders {
+  private readonly made = new Map<string, { dev: number; ino: number }>();
+
+  /** Notes the empty file at `fsPath` (a real path: its folder resolved) as one a client will fill. */
+  remember(fsPath: Buffer): void {
+    const stats = lstatSync(fsPath, { throwIfNoEntry: false });
+    if (!stats?.isFile() || stats.size !== 0) return;
+    // Bounded: a client making empty files by the thousand forgets the oldest, which then stay empty.
+    if (this.made.size >= MAX_PLACEHOLDERS) this.made.delete(this.made.keys().next().value!);
+    this.made.set(fsPath.toString("latin1"), { dev: stats.dev, ino: stats.ino });
+  }
+
+  /** Whether `stats` (lstat of `fsPath`) is a placeholder this server made, still empty. */
+  mayFill(fsPath: Buffer, stats: Stats): boolean {
+    const made = this.made.get(fsPath.toString("latin1"));
+    return made !== undefined && stats.isFile() && stats.size === 0 && stats.ino === made.ino && stats.dev === made.dev;
+  }
+
+  forget(fsPath: Buffer): void {
+    this.made.delete(fsPath.toString("latin1"));
+  }
+}
+
+const MAX_PLACEHOLDERS = 10_000;

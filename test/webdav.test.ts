@@ -253,18 +253,18 @@ const writeTree = (): Tree => ({ "a.txt": "alpha", dir: { "b.txt": "beta" } });
 // OPTIONS
 // ---------------------------------------------------------------------------------------------
 
-test("OPTIONS says DAV: 1, 2 and MS-Author-Via: DAV, and without --upload allows only reading", async (t) => {
+test("OPTIONS without --upload says DAV: 1 (no locking: Finder then mounts it read-only) and MS-Author-Via: DAV, and allows only reading", async (t) => {
   const { port } = await davServer(t, writeTree());
   for (const target of ["/", "/a.txt", "/dir/", "/missing"]) {
     const res = await dav(port, "OPTIONS", target);
     assert.ok(res.status === 200 || res.status === 204, `${target}: ${res.status}`);
-    assert.equal(res.headers.dav, "1, 2", target);
+    assert.equal(res.headers.dav, "1", target);
     assert.equal(res.headers["ms-author-via"], "DAV", target);
     assert.deepEqual(String(res.headers.allow).split(/,\s*/).sort(), ["GET", "HEAD", "OPTIONS", "PROPFIND"], target);
   }
 });
 
-test("OPTIONS with --upload allows every WebDAV write method too", async (t) => {
+test("OPTIONS with --upload says DAV: 1, 2 and allows every WebDAV write method too", async (t) => {
   const { port } = await davServer(t, writeTree(), DROP_BOX);
   const res = await dav(port, "OPTIONS", "/dir/");
   assert.equal(res.headers.dav, "1, 2");
@@ -1423,4 +1423,36 @@ test("a dead property keeps its xml:lang, its own or inherited from the request 
   const named = single(await propfind(port, "/a.txt", "0", propBody(`<Z:title xmlns:Z="${NS}"/>`)));
   assert.equal(langOf(okProp(named, "title", NS)), "fr");
   assert.equal(okProp(named, "title", NS).text, "Bonjour");
+});
+
+// ---------------------------------------------------------------------------------------------
+// A drop box with the clients that make a file empty, then fill it (Finder, Windows, davfs2)
+// ---------------------------------------------------------------------------------------------
+
+test("in a drop box, a PUT fills the empty file its own LOCK made (201), once: the next PUT is 409", async (t) => {
+  const { port, root } = await davServer(t, { dir: {} }, DROP_BOX);
+  const locked = await lock(port, "/dir/new.txt");
+  assert.equal(locked.status, 201);
+  assert.equal(read(root, "dir/new.txt"), "");
+  const filled = await dav(port, "PUT", "/dir/new.txt", { body: "contents", headers: { If: `(<${locked.token}>)` } });
+  assert.equal(filled.status, 204);
+  assert.equal(read(root, "dir/new.txt"), "contents");
+  const again = await dav(port, "PUT", "/dir/new.txt", { body: "replaced", headers: { If: `(<${locked.token}>)` } });
+  assert.equal(again.status, 409);
+  assert.equal(read(root, "dir/new.txt"), "contents");
+});
+
+test("in a drop box, an empty PUT then a PUT of the bytes stores them (Windows' and Finder's way); a third PUT is 409", async (t) => {
+  const { port, root } = await davServer(t, {}, DROP_BOX);
+  assert.equal((await dav(port, "PUT", "/n.txt", { body: "" })).status, 201);
+  assert.equal((await dav(port, "PUT", "/n.txt", { body: "bytes" })).status, 204);
+  assert.equal(read(root, "n.txt"), "bytes");
+  assert.equal((await dav(port, "PUT", "/n.txt", { body: "" })).status, 409);
+  assert.equal(read(root, "n.txt"), "bytes");
+});
+
+test("in a drop box, an empty file the server did not make stays unreplaceable (409)", async (t) => {
+  const { port, root } = await davServer(t, { "empty.txt": "" }, DROP_BOX);
+  assert.equal((await dav(port, "PUT", "/empty.txt", { body: "evil" })).status, 409);
+  assert.equal(read(root, "empty.txt"), "");
 });
