@@ -381,8 +381,9 @@ export class WebDav {
       if (depth === "infinity") this.properties.copyWithin(from.key, to.key);
       else for (const property of this.properties.all(from.key)) this.properties.set(to.key, property); // the members were not copied
     }
-    const note = `${method} to ${hrefOf(to.segments, false)}`;
-    return existing ? { ...emptyReply(204, {}), note } : { ...emptyReply(201, { Location: hrefOf(to.segments, false) }), note };
+    const location = hrefOf(to.segments, (source as Entry | Found).stats.isDirectory());
+    const note = `${method} to ${location}`;
+    return existing ? { ...emptyReply(204, {}), note } : { ...emptyReply(201, { Location: location }), note };
   }
 
   /**

@@ -714,7 +714,7 @@ test("COPY of a folder to a new name is 201 and copies the whole tree", async (t
   const { root, port, base } = await davServer(t, { src: { "a.txt": "a", sub: { "b.txt": "b" }, empty: {} } }, EDIT);
   const res = await dav(port, "COPY", "/src/", { headers: { Destination: `${base}/dst/` } });
   assert.equal(res.status, 201);
-  assert.ok(res.headers.location?.startsWith("/dst"), res.headers.location);
+  assert.equal(res.headers.location, "/dst/", "a folder's Location ends with /, as its hrefs do");
   const after = snapshot(root);
   assert.deepEqual(after, { "dst/": "dir", "dst/a.txt": "a", "dst/empty/": "dir", "dst/sub/": "dir", "dst/sub/b.txt": "b", "src/": "dir", "src/a.txt": "a", "src/empty/": "dir", "src/sub/": "dir", "src/sub/b.txt": "b" });
 });
