@@ -484,7 +484,7 @@ export function listingReply(req: ServedRequest, target: Extract<TargetPath, { k
         offset,
         limit: Math.min(limit, Number.MAX_SAFE_INTEGER),
         share: url === undefined ? undefined : { url, svg: share.qrSvg(url) },
-        upload: policy.upload !== null,
+        upload: policy.upload === null ? null : policy.upload.overwrite ? "drive" : "drop-box",
       }),
     );
   });

@@ -397,19 +397,52 @@ ul.grid .thumb img, ul.grid .thumb video { width: 100%; height: 100%; object-fit
 ul.grid .thumb svg { width: 45%; height: 45%; margin: 0; }
 ul.grid .label { font-size: .85rem; overflow-wrap: anywhere; text-align: center; }
 ul.grid .folder .label { font-weight: 600; }
+@media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } ul.grid { grid-template-columns: repeat(auto-fill, minmax(7rem, 1fr)); gap: .5rem; } }
+`;
+
+/**
+ * What only a page with --upload has: the upload area, the progress of each upload, and the parts
+ * `/__serve-here/upload.js` makes: "New folder", the rows' "Manage" button and its dialog (rename,
+ * move, delete), the line that says how an action went.
+ */
+const UPLOAD_STYLE = `:root { --error: #b00020; } @media (prefers-color-scheme: dark) { :root { --error: #ff8a80; } }
 form.upload { margin: 0 0 1rem; padding: .75rem; border: 2px dashed var(--line); border-radius: .5rem; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
 form.upload.dragging { border-color: var(--link); background: var(--hover); }
 form.upload input[type=file] { max-width: 100%; }
-form.upload.scripted button { display: none; }
+form.upload.scripted button[type=submit] { display: none; }
 form.upload .hint { color: var(--muted); font-size: .85rem; }
+form.upload .more { display: flex; flex-wrap: wrap; gap: .5rem; }
+form.upload .more button, .uploads button { font: inherit; font-size: .9rem; padding: .25rem .75rem; min-height: 2rem; }
 .uploads { list-style: none; margin: 0; padding: 0; width: 100%; }
 .uploads:empty { display: none; }
 .uploads li { display: flex; flex-wrap: wrap; gap: .25rem .5rem; align-items: center; padding: .25rem 0; }
 .uploads .file-name { overflow-wrap: anywhere; flex: 1 1 10rem; }
 .uploads progress { flex: 1 1 8rem; max-width: 100%; }
-.uploads .status { color: var(--muted); font-size: .85rem; }
-.uploads .failed .status { color: #c00; }
-@media (max-width: 36rem) { th.modified, td.modified { display: none; } th.size, td.size { width: 5.5rem; } body { padding: .75rem; } ul.grid { grid-template-columns: repeat(auto-fill, minmax(7rem, 1fr)); gap: .5rem; } }
+.uploads .status { color: var(--muted); font-size: .85rem; font-variant-numeric: tabular-nums; }
+.uploads .failed .status { color: var(--error); }
+.uploads .done button, .uploads .failed button, .uploads .cancelled button { display: none; }
+.manage-status { margin: -.5rem 0 1rem; }
+.manage-status:empty { display: none; }
+.manage-status.failed { color: var(--error); }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+th.manage, td.manage { width: 3rem; padding: .2rem .25rem; text-align: center; }
+button.manage { font: inherit; line-height: 1; min-width: 2.25rem; min-height: 2rem; padding: 0 .4rem; border: 1px solid transparent; border-radius: .35rem; background: none; color: inherit; cursor: pointer; }
+button.manage:hover { border-color: var(--line); background: var(--hover); }
+li.tile { position: relative; }
+li.tile button.manage { position: absolute; top: .35rem; right: .35rem; background: var(--field); border-color: var(--line); }
+dialog.manage { width: min(28rem, calc(100vw - 2rem)); border: 1px solid var(--line); border-radius: .5rem; padding: 1rem 1.25rem; }
+dialog.manage::backdrop { background: rgb(0 0 0 / .45); }
+dialog.manage h2 { font-size: 1.1rem; margin: 0 0 .75rem; overflow-wrap: anywhere; }
+dialog.manage p { margin: 0 0 .5rem; overflow-wrap: anywhere; }
+dialog.manage label { display: block; font-weight: 600; margin-bottom: .25rem; }
+dialog.manage input { width: 100%; font: inherit; padding: .35rem .5rem; border: 1px solid var(--line); border-radius: .25rem; background: var(--field); color: inherit; }
+dialog.manage .hint { color: var(--muted); font-size: .85rem; margin: .35rem 0 0; }
+dialog.manage .error { color: var(--error); margin: .5rem 0 0; }
+dialog.manage .error:empty { display: none; }
+dialog.manage .buttons { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: 1rem; }
+dialog.manage .buttons.choices { flex-direction: column; }
+dialog.manage button { font: inherit; padding: .4rem .9rem; min-height: 2.5rem; }
+dialog.manage button.danger { color: var(--error); font-weight: 600; }
 `;
 
 /** The type cues, drawn once per page and used by every row (`<use href="#i-…">`): 16 px line icons. */
@@ -447,16 +480,24 @@ function mountUrl(pageUrl: string): string {
 
 /**
  * The upload area (with --upload): a plain multipart form that posts to this folder, so it works
- * without script; `/__serve-here/upload.js` adds progress bars and drag-and-drop to it.
+ * without script; `/__serve-here/upload.js` adds progress bars, drag-and-drop, folders and, from
+ * `data-share` (`drive` with --overwrite, else `drop-box`), the file management that kind of share
+ * allows. The line under it is where the script says how an action went.
  */
-const UPLOAD_FORM = `<form class="upload" method="post" enctype="multipart/form-data">
+function renderUploadForm(share: Share): string {
+  return `<form class="upload" method="post" enctype="multipart/form-data" data-share="${share}">
 <input type="file" name="file" multiple aria-label="Files to upload">
 <button type="submit">Upload</button>
 <span class="hint">or drop files on this page</span>
 <ul class="uploads" aria-live="polite"></ul>
 </form>
+<p class="manage-status" role="status"></p>
 <script type="module" src="/__serve-here/upload.js"></script>
 `;
+}
+
+/** What --upload makes of a folder: a drop box only grows; a drive (--overwrite) can be edited. */
+export type Share = "drop-box" | "drive";
 
 /** A listing page's content, decided by `folders.ts`. */
 export interface ListingPage {
@@ -476,7 +517,8 @@ export interface ListingPage {
   limit: number;
   /** The page's URL for another device and its QR code as SVG, shown folded in a corner. */
   share?: { url: string; svg: string };
-  upload: boolean;
+  /** With --upload, which kind of share this is; null without. */
+  upload: Share | null;
 }
 
 /**
@@ -579,12 +621,12 @@ ${parent}${page.rows.join("")}</tbody>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>${title}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${page.upload ? UPLOAD_STYLE : ""}</style>
 </head>
 <body>
 ${SPRITE}${page.share ? renderShareBox(page.share) : ""}${renderHeading(crumbs, carry)}
 <p class="download"><a href="?download=zip">Download as zip</a></p>
-${page.upload ? UPLOAD_FORM : ""}${renderTools(query)}${body}${empty}${renderFooter(page)}</body>
+${page.upload ? renderUploadForm(page.upload) : ""}${renderTools(query)}${body}${empty}${renderFooter(page)}</body>
 </html>
 `;
 }

@@ -9,28 +9,77 @@
  * its own progress bar (XMLHttpRequest: fetch() cannot report upload progress); when the last one
  * is done, the listing's rows and footer are fetched again and swapped in, and the log under the form stays.
  */
-export const UPLOAD_CLIENT: string = `// serve-here uploads: see https://www.npmjs.com/package/serve-here
+import { MANAGE_CLIENT } from "./manage-client.js";
+
+export const UPLOAD_CLIENT: string = `// serve-here uploads and file management: see https://www.npmjs.com/package/serve-here
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+};
+
+const UNITS = ["KiB", "MiB", "GiB", "TiB"];
+const humanSize = (bytes) => {
+  if (bytes < 1024) return bytes + " B";
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return (value < 10 ? value.toFixed(1) : Math.round(value)) + " " + UNITS[unit];
+};
+
+const decodeSegment = (text) => {
+  try { return decodeURIComponent(text); } catch { return text; }
+};
+
+/** Run after each refresh of the listing (the rows are new elements then). */
+const afterRefresh = [];
+
+/**
+ * Fetches this page again and swaps in its rows, footer and pages, keeping focus on the row it
+ * was on (by its link) if that row is still there.
+ */
+const refreshListing = async () => {
+  let page;
+  try {
+    const res = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
+    if (!res.ok) throw new Error(String(res.status));
+    page = new DOMParser().parseFromString(await res.text(), "text/html");
+  } catch {
+    return location.reload();
+  }
+  const active = document.activeElement;
+  const activeRow = active && active.closest("tbody tr, ul.grid li");
+  const activeHref = activeRow && activeRow.querySelector("a")?.getAttribute("href");
+  const onButton = active && active.tagName === "BUTTON";
+  for (const selector of ["tbody", "ul.grid", ".summary"]) {
+    const fresh = page.querySelector(selector);
+    const old = document.querySelector(selector);
+    if (fresh && old) old.replaceWith(document.adoptNode(fresh));
+  }
+  // "This folder is empty." and the links to other pages come and go.
+  const summary = document.querySelector(".summary");
+  for (const [selector, place] of [["p.empty", "before"], ["nav.pages", "after"]]) {
+    const fresh = page.querySelector(selector);
+    document.querySelector(selector)?.remove();
+    if (fresh && summary) summary[place](document.adoptNode(fresh));
+  }
+  for (const hook of afterRefresh) hook();
+  if (activeHref) {
+    const row = [...document.querySelectorAll("tbody tr, ul.grid li")].find((row) => row.querySelector("a")?.getAttribute("href") === activeHref);
+    (row && ((onButton && row.querySelector("button")) || row.querySelector("a")))?.focus();
+  }
+};
+
+{
 const form = document.querySelector("form.upload");
 const input = form && form.querySelector("input[type=file]");
 const log = form && form.querySelector(".uploads");
 const AT_ONCE = 2;
 let waiting = [];
 let running = 0;
-
-const refreshListing = async () => {
-  try {
-    const res = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
-    const page = new DOMParser().parseFromString(await res.text(), "text/html");
-    // The rows, and the footer that counts them.
-    for (const selector of ["tbody", "ul.grid", ".summary"]) {
-      const fresh = page.querySelector(selector);
-      const old = document.querySelector(selector);
-      if (fresh && old) old.replaceWith(document.adoptNode(fresh));
-    }
-  } catch {
-    location.reload();
-  }
-};
 
 const finished = () => {
   running--;
@@ -118,4 +167,5 @@ if (form && input && log) {
     upload([...event.dataTransfer.files]);
   });
 }
-`;
+}
+` + MANAGE_CLIENT;

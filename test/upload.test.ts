@@ -610,7 +610,7 @@ test("with upload, the listing has a plain multipart form, the script, and a CSP
   const server = await serve(t, { root, upload: true });
   const res = await request(server.port, "/");
   const html = res.body.toString();
-  assert.match(html, /<form class="upload" method="post" enctype="multipart\/form-data">/);
+  assert.match(html, /<form class="upload" method="post" enctype="multipart\/form-data" data-share="drop-box">/);
   assert.match(html, /<input type="file" name="file" multiple/);
   assert.match(html, /<script type="module" src="\/__serve-here\/upload\.js"><\/script>/);
   assert.equal(res.headers["content-security-policy"], "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'");
@@ -618,6 +618,16 @@ test("with upload, the listing has a plain multipart form, the script, and a CSP
   assert.equal(script.status, 200);
   assert.match(String(script.headers["content-type"]), /^text\/javascript/);
   assert.match(script.body.toString(), /XMLHttpRequest/);
+});
+
+test("the upload form tells the page's script which kind of share it is: data-share drive with overwrite, drop-box without", async (t) => {
+  const root = tempDir(t, { "a.txt": "a" });
+  for (const [overwrite, share] of [[true, "drive"], [false, "drop-box"]] as const) {
+    const server = await serve(t, { root, upload: true, overwrite });
+    const html = (await request(server.port, "/")).body.toString();
+    assert.match(html, new RegExp(`<form class="upload"[^>]* data-share="${share}">`));
+    assert.match(html, /<p class="manage-status" role="status"><\/p>/);
+  }
 });
 
 test("without upload, the listing has no form and keeps the strict CSP", async (t) => {
