@@ -2,7 +2,7 @@
  * serve-here's request path, top to bottom: each step is one call into the module that owns it.
  *
  *   who may ask: the Host check (access.ts), then passwords (auth.ts) →
- *   uploads, PUT and POST with --upload (upload.ts, its own steps) |
+ *   resumable uploads with --upload (tus.ts) | uploads, PUT and POST with --upload (upload.ts, its own steps) |
  *   method → target → serve-here's own routes (live.ts, upload.ts) → segments, dot segments
  *   redirected to their normal form (target.ts) →
  *   file or folder (locate.ts) → nothing there: clean URL or SPA fallback (fallbacks.ts) →
@@ -37,6 +37,7 @@ import { bodyFrom, closingIfUnread, EMPTY, emptyReply, errorPage, isCompatibilit
 import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
+import { isTusRequest, Tus, tusOptionsHeaders } from "./tus.js";
 import { DAV_METHODS, davOptionsHeaders, WebDav } from "./webdav.js";
 import { Placeholders } from "./writes.js";
 
@@ -64,6 +65,8 @@ interface Steps {
   uploadScript: ReadyFile | null;
   /** WebDAV's methods, locks and dead properties (webdav.ts). */
   dav: WebDav;
+  /** Resumable uploads (tus.ts); null without `upload`. */
+  tus: Tus | null;
   /** Empty files made for a client to fill, which a drop box lets it fill (writes.ts). */
   placeholders: Placeholders;
 }
@@ -72,6 +75,7 @@ function makeSteps(options: HandlerOptions): Steps {
   const policy = makePolicy(options);
   const files = newFileCache();
   const placeholders = new Placeholders();
+  const dav = new WebDav(policy, placeholders);
   return {
     policy,
     hosts: makeHostRule(options.allowedHosts),
@@ -84,7 +88,8 @@ function makeSteps(options: HandlerOptions): Steps {
     // SERVE_HERE_LIVE_POLL=1 makes the watcher poll: for tests, and for file systems without events.
     live: policy.live ? new LiveReload(policy, process.env.SERVE_HERE_LIVE_POLL === "1", options.liveChanges ?? null) : null,
     uploadScript: policy.upload ? uploadScript(policy) : null,
-    dav: new WebDav(policy, placeholders),
+    dav,
+    tus: policy.upload ? new Tus(policy, policy.upload, (req, folder, name) => dav.additionRefusal(req, folder, name)) : null,
     placeholders,
   };
 }
@@ -171,6 +176,11 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       const refused = admissionRefusal(req, steps);
       if (refused) return void sendReply(req, res, finishedPage(req, closingIfUnread(req, refused), steps), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
       // The answers decided after reading a body: an upload is stored (or refused) first, a WebDAV body parsed.
+      // tus (resumable uploads): its own URLs, and a POST that says it speaks it.
+      if (steps.tus && isTusRequest(req)) {
+        const failed = (error: unknown) => fail(error, req, res, progress);
+        return void steps.tus.answer(req, () => sendContinue(req, res)).then((reply) => sendReply(req, res, finishedPage(req, reply, steps), policy, progress)?.catch(failed), failed);
+      }
       if (policy.upload && isUploadMethod(req.method)) {
         const locked = steps.dav.writeRefusal(req);
         const failed = (error: unknown) => fail(error, req, res, progress);
@@ -205,7 +215,11 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
       fail(error, req, res, progress);
     }
   }
-  return Object.assign(serveHere, { serveStream, close: () => steps.live?.close(), redirectToHttps });
+  const close = () => {
+    steps.live?.close();
+    steps.tus?.close();
+  };
+  return Object.assign(serveHere, { serveStream, close, redirectToHttps });
 }
 
 /**
@@ -470,7 +484,8 @@ function isCorsPreflight(req: ServedRequest, policy: Policy): boolean {
  * read methods only: writes from other origins are refused anyway (origin.ts).
  */
 function optionsHeaders(req: ServedRequest, policy: Policy): Record<string, string> {
-  const headers: Record<string, string> = { Allow: policy.allow, ...davOptionsHeaders(policy) };
+  // With --upload every folder is also a tus creation endpoint: OPTIONS says so, as tus asks.
+  const headers: Record<string, string> = { Allow: policy.allow, ...davOptionsHeaders(policy), ...(policy.upload ? tusOptionsHeaders(policy) : {}) };
   if (policy.cors && req.headers["access-control-request-method"] !== undefined) {
     headers["Access-Control-Allow-Methods"] = READ_METHODS;
     const requested = req.headers["access-control-request-headers"];

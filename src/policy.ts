@@ -125,6 +125,21 @@ export const DAV_READ_METHODS = `${READ_METHODS}, PROPFIND`;
 /** What --upload adds: uploads (upload.ts) and WebDAV's writes (webdav.ts). */
 export const WRITE_METHODS = "PUT, POST, DELETE, MKCOL, COPY, MOVE, PROPPATCH, LOCK, UNLOCK";
 
+/**
+ * The limit on a whole request, head and body (server.ts), and on a silent upload body (writes.ts):
+ * 30 s. Uploads are exempt from the first: they end only after this long without a byte.
+ */
+export const WHOLE_REQUEST_MS = 30_000;
+
+/**
+ * A test knob, not an option: `SERVE_HERE_TEST_TIMEOUT_MS=N` makes both 30 s limits above N ms, so a
+ * suite can watch a slow client be cut (or not) in a second. Undefined when unset or malformed.
+ */
+export function testTimeoutMs(): number | undefined {
+  const value = process.env.SERVE_HERE_TEST_TIMEOUT_MS;
+  return value !== undefined && /^\d{1,9}$/.test(value) && Number(value) > 0 ? Number(value) : undefined;
+}
+
 /** Headers a user may not set with `headers`: they would break framing or the connection. */
 const FORBIDDEN_EXTRA_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "content-range", "trailer"]);
 

@@ -13,6 +13,8 @@ import { ALLOW, createHandler } from "./handler.js";
 import type { HandlerOptions } from "./options.js";
 import { clientAddress, type AccessLogEntry } from "./log.js";
 import { rankNetworkAddresses } from "./network.js";
+import { testTimeoutMs, WHOLE_REQUEST_MS } from "./policy.js";
+import { hasUploadBody } from "./upload.js";
 import type { ServeHttp1, TlsCertificate } from "./tls.js";
 
 export { createHandler } from "./handler.js";
@@ -73,7 +75,6 @@ export interface NetworkUrl {
 
 /** Time limits that keep slow or idle clients from holding sockets forever. */
 const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 30_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** How often node:http looks for connections past those limits. */
 const CONNECTIONS_CHECK_MS = 1_000;
@@ -142,12 +143,19 @@ export async function startServer(options: ServerOptions = {}): Promise<StartedS
 function http1Handling(options: ServerOptions): ServeHttp1 {
   return (server, respond, connectionEvent) => {
     server.headersTimeout = HEADERS_TIMEOUT_MS;
-    // requestTimeout bounds the whole request, body included: a 2 GiB upload over a slow LAN would
-    // be cut at 30 s. With uploads it is off; the 10 s limit on the headers stays, and an upload's
-    // body has an idle timeout instead (upload.ts: 30 s without a byte cuts it, its temporary file
-    // removed), so a client may be slow but not silent. Nothing else in Node caps a body's size:
+    // requestTimeout is meant to bound the whole request, body included, and a 2 GiB upload over a
+    // slow LAN would be cut at 30 s: with uploads it is off. But Node (20, measured) stops watching
+    // a request once its head is parsed and handed over: a body that keeps trickling in is never
+    // cut by it. So each request with a body that is not an upload gets the limit of its own
+    // (`limitWholeRequest`), with or without --upload. An upload's body has an idle timeout instead
+    // (writes.ts: 30 s without a byte cuts it with a 408), so a client may be slow but not silent.
+    // The 10 s limit on the headers stays for all. Nothing else in Node caps a body's size:
     // --max-upload does that (maxRequestsPerSocket, unset, limits requests per connection only).
-    server.requestTimeout = options.upload ? 0 : REQUEST_TIMEOUT_MS;
+    const wholeRequestMs = testTimeoutMs() ?? WHOLE_REQUEST_MS;
+    server.requestTimeout = options.upload ? 0 : wholeRequestMs;
+    const limit = (req: IncomingMessage) => limitWholeRequest(server, req, wholeRequestMs, options.upload === true);
+    server.on("request", limit);
+    server.on("checkContinue", limit);
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
 
     // Node closes a connection after a `Connection: close` request's answer with destroySoon();
@@ -174,7 +182,11 @@ function http1Handling(options: ServerOptions): ServeHttp1 {
       if (error.code === "HPE_INVALID_EOF_STATE" && bodyBeingRead(socket)) return void socket.destroy();
       refused.add(socket);
       const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-      lastWordOn(socket, status, {}, { client: clientAddress(socket as Socket), method: "-", url: "-", note: error.code ?? "malformed request" });
+      const log = { client: clientAddress(socket as Socket), method: "-", url: "-", note: error.code ?? "malformed request" };
+      // Out of time while its body still comes and before its answer began: that request's answer
+      // is the 408, now (as Node's own default does), not after an answer that waits on the body.
+      if (status === 408 && bodyBeingRead(socket) && !answerStarted(socket)) return sayLastWord(socket, status, {}, log);
+      lastWordOn(socket, status, {}, log);
     });
 
     // CONNECT asks us to be a proxy, which we are not; unheard, Node would drop the connection silently.
@@ -189,14 +201,37 @@ function http1Handling(options: ServerOptions): ServeHttp1 {
    * would answer the wrong request, or land inside a body on the wire). Then `lingeringClose`.
    */
   function lastWordOn(socket: Duplex, status: number, headers: Record<string, string>, log: Pick<AccessLogEntry, "client" | "method" | "url" | "note">): void {
-    afterOwedResponses(socket, () => {
-      if (!socket.writable) return void socket.destroy();
-      const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Connection: close\r\nContent-Length: 0\r\n\r\n`);
-      lingeringClose(socket);
-      options.onResponse?.({ time: new Date(), status, bytes: 0, ms: 0, completed: true, ...log });
-    });
+    afterOwedResponses(socket, () => sayLastWord(socket, status, headers, log));
   }
+
+  /** A bare status of our own on the connection now, then `lingeringClose`. */
+  function sayLastWord(socket: Duplex, status: number, headers: Record<string, string>, log: Pick<AccessLogEntry, "client" | "method" | "url" | "note">): void {
+    if (!socket.writable) return void socket.destroy();
+    const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+    socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+    lingeringClose(socket);
+    options.onResponse?.({ time: new Date(), status, bytes: 0, ms: 0, completed: true, ...log });
+  }
+}
+
+/**
+ * The 30 s limit on a whole request, for one request with a body: past it with the body still
+ * coming, the connection hears `ERR_HTTP_REQUEST_TIMEOUT`, as Node's own limit would say it (a 408,
+ * see `clientError`). With --upload (`uploads`), an upload's body is exempt: it has its idle limit.
+ * A request without a body is whole once its head is, and the header timeout covers that.
+ */
+function limitWholeRequest(server: net.Server, req: IncomingMessage, limitMs: number, uploads: boolean): void {
+  if ((uploads && hasUploadBody(req.method)) || req.httpVersionMajor !== 1 || req.complete) return;
+  if (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) return;
+  if (req.headers["content-length"] === "0") return;
+  const timer = setTimeout(() => {
+    if (req.complete || req.socket.destroyed) return;
+    server.emit("clientError", Object.assign(new Error("request timeout"), { code: "ERR_HTTP_REQUEST_TIMEOUT" }), req.socket);
+  }, limitMs);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  req.once("end", clear);
+  req.once("close", clear);
 }
 
 /** Listens on `host`, or on `::` dual-stack, falling back to 0.0.0.0 where IPv6 is missing. */
@@ -235,6 +270,12 @@ function lingeringClose(socket: Duplex): void {
 function bodyBeingRead(socket: Duplex): boolean {
   const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
   return current?.req !== undefined && !current.req.complete;
+}
+
+/** True once the answer to the connection's current request has begun (its head written). */
+function answerStarted(socket: Duplex): boolean {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return current?.headersSent === true;
 }
 
 /** Runs `then` once every response owed on this connection has been written (at once if none). */

@@ -23,6 +23,8 @@ import { folderLocation, lastSegment, nameProblem, resolveWriteTarget } from "./
 import { UPLOAD_CLIENT } from "./upload-client.js";
 import { guardedBody, replyForWriteFailure, TempFile, writableFolder, WriteRefusal, type Placeholders } from "./writes.js";
 
+export { numberedName } from "./writes.js";
+
 /** The upload script's name under `/__serve-here/` (the listing's form loads it from there). */
 export const UPLOAD_SCRIPT_NAME = "upload.js";
 
@@ -35,8 +37,14 @@ export function isUploadMethod(method: string | undefined): boolean {
   return method === "PUT" || method === "POST";
 }
 
-/** How many numbered names (`name (1).ext`…) a form's file may try before giving up with 409. */
-const MAX_NUMBERED_NAMES = 1000;
+/**
+ * With --upload, whether a request's body is an upload: PUT, POST (a form, or a tus creation) and
+ * tus's PATCH. Such a body may take as long as it needs, and ends only after 30 s without a byte
+ * (writes.ts); every other request keeps the server's 30 s limit on a whole request (server.ts).
+ */
+export function hasUploadBody(method: string | undefined): boolean {
+  return method === "PUT" || method === "POST" || method === "PATCH";
+}
 
 /**
  * Receives a `PUT` or `POST` upload and decides its reply. `sendContinue` is called once the
@@ -189,21 +197,8 @@ async function storeFormFile(stream: Readable, folder: Extract<UploadFolder, { k
       await temp.replace(pathInFolder(folder, name));
       return name;
     }
-    for (let n = 0; n <= MAX_NUMBERED_NAMES; n++) {
-      const candidate = n === 0 ? name : numberedName(name, n);
-      if ((await temp.claim(pathInFolder(folder, candidate))) === "created") return candidate;
-    }
-    throw new WriteRefusal(409, `no free name for ${name.toString()} up to (${MAX_NUMBERED_NAMES})`);
+    return await temp.claimFree(folder, name);
   } finally {
     await temp.discard();
   }
 }
-
-/** `photo.jpg` → `photo (1).jpg`; the number goes before the last extension (`a.tar (1).gz`), or at the end (`notes (1)`, `.env (1)`). */
-export function numberedName(name: Buffer, n: number): Buffer {
-  const text = name.toString("utf8");
-  const dot = text.lastIndexOf(".");
-  const stemEnd = dot > 0 ? dot : text.length;
-  return Buffer.from(`${text.slice(0, stemEnd)} (${n})${text.slice(stemEnd)}`);
-}
-

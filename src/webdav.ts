@@ -123,6 +123,23 @@ export class WebDav {
     }
   }
 
+  /**
+   * What a resumable upload's creation (tus.ts) must pass: it will add `name` (or a numbered name)
+   * to `folder`, making missing folders, as a PUT of `folder/name` would; the request names the
+   * folder. Null when the write may go on.
+   */
+  additionRefusal(req: ServedRequest, folder: readonly Buffer[], name: Buffer): Reply | null {
+    try {
+      const segments = [...folder, name];
+      const also = this.addedTo(segments);
+      if (also.length === 0) also.push(keyOf(folder)); // the name is taken: a numbered one is added to the folder
+      this.checkLocks(req, placeOf(segments), "resource", placeOf(folder), also);
+      return null;
+    } catch (error) {
+      return replyForFailure(error);
+    }
+  }
+
   private write(method: string, req: ServedRequest, upload: UploadRules, sendContinue: () => void): Promise<Reply> | Reply {
     switch (method) {
       case "PROPPATCH":

@@ -12,13 +12,13 @@
  * goes wrong (the client leaves, the body is too large, the disk is full), the temporary file goes.
  */
 import { randomBytes } from "node:crypto";
-import { close, fchmod, fdatasync, fsync, lstatSync, open, writev, type Stats } from "node:fs";
+import { close, constants as fsConstants, fchmod, fdatasync, fstat, fsync, ftruncate, lstatSync, open, writev, type Stats } from "node:fs";
 import { link, rename, unlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { Transform, Writable, type Readable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { locateUploadFolder, pathInFolder, statusForError, type UploadFolder } from "./locate.js";
-import type { Policy } from "./policy.js";
+import { testTimeoutMs, WHOLE_REQUEST_MS, type Policy } from "./policy.js";
 import { errorPage, type Reply, type ServedRequest } from "./reply.js";
 import { UPLOAD_TEMP_PREFIX } from "./target.js";
 
@@ -27,8 +27,11 @@ import { UPLOAD_TEMP_PREFIX } from "./target.js";
  * the server's whole-request timeout (30 s), which would cut a large upload on a slow LAN: a
  * slow client is fine, a silent one is not. (Time spent waiting on a slow disk counts too: while
  * the disk holds us back we do not read, and a disk silent for 30 s is a disk worth giving up on.)
+ * Tests shorten it, with the whole-request limit, through SERVE_HERE_TEST_TIMEOUT_MS (policy.ts).
  */
-const BODY_IDLE_MS = 30_000;
+function bodyIdleMs(): number {
+  return testTimeoutMs() ?? WHOLE_REQUEST_MS;
+}
 
 /** A refusal of a write with its status and, for the log, why. Thrown inside the write path, made a Reply at its edge (`replyForWriteFailure`). */
 export class WriteRefusal extends Error {
@@ -60,23 +63,45 @@ export function writableFolder(segments: readonly Buffer[], policy: Policy, crea
   return folder;
 }
 
+/** How a body guard ends: see `guardedBody`. */
+export interface GuardOptions {
+  /** The name of the limit in the log; default `--max-upload`. */
+  limitName?: string;
+  /** The status for a body over the limit; default 413. */
+  overStatus?: number;
+  /**
+   * When the client leaves or goes silent, end the body where it stopped (the bytes before it go
+   * through) and note why in `cut`, instead of failing: a resumable upload keeps what arrived.
+   */
+  keepPartial?: boolean;
+  /** Told of each chunk as it passes (a resumable upload notes when its last byte came). */
+  onChunk?: () => void;
+}
+
+/** A guarded body: `cut` says why it ended early when `keepPartial` let it end (client left, or 408). */
+export type GuardedBody = Transform & { cut: Error | null };
+
 /**
  * The request body through a guard: more than `maxBytes` (a chunked body has no promise to
- * check in advance) is a 413, and a body that goes silent for BODY_IDLE_MS is cut. Both destroy
- * the request with the stream, and the temporary file is removed.
+ * check in advance) is a 413, and a body that goes silent for 30 s is cut with a 408, answered
+ * where an answer can still be sent (the reply closes the connection: see `closingIfUnread`). Both
+ * end the request's flow into the guard, and the temporary file is removed.
  */
-export function guardedBody(req: ServedRequest, maxBytes: number | null, limitName = "--max-upload"): Transform {
+export function guardedBody(req: ServedRequest, maxBytes: number | null, limitName = "--max-upload", options: GuardOptions = {}): GuardedBody {
+  const idleMs = bodyIdleMs();
+  const overStatus = options.overStatus ?? 413;
   let received = 0;
   // One timer for the whole body, not one per chunk (a 1 GiB body comes in some 16,000 chunks):
   // each chunk only notes the time, and the timer, when it fires, looks whether the body has been
   // silent long enough or sleeps again for what is left.
   let lastChunkAt = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  const guard: Transform = new Transform({
+  const guard = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       received += chunk.length;
-      if (maxBytes !== null && received > maxBytes) return callback(new WriteRefusal(413, `body passed ${limitName} ${maxBytes}`));
+      if (maxBytes !== null && received > maxBytes) return callback(new WriteRefusal(overStatus, `body passed ${limitName} ${maxBytes}`));
       lastChunkAt = Date.now();
+      options.onChunk?.();
       callback(null, chunk);
     },
     flush(callback) {
@@ -87,22 +112,33 @@ export function guardedBody(req: ServedRequest, maxBytes: number | null, limitNa
       clearTimeout(timer);
       callback(error);
     },
-  });
+  }) as GuardedBody;
+  guard.cut = null;
+  /** The body stops here: with keepPartial it ends cleanly (what came is kept), else it fails. */
+  const stop = (error: Error) => {
+    if (guard.destroyed || guard.writableEnded) return;
+    if (!options.keepPartial) return void guard.destroy(error);
+    clearTimeout(timer);
+    guard.cut = error;
+    req.unpipe(guard);
+    guard.end();
+  };
   const watch = (delay: number) => {
     timer = setTimeout(() => {
       const silent = Date.now() - lastChunkAt;
-      if (silent < BODY_IDLE_MS) return watch(BODY_IDLE_MS - silent);
-      guard.destroy(new WriteRefusal(408, `no body bytes for ${BODY_IDLE_MS / 1000} s`));
-      req.destroy(); // cut the silent client off: no 408 is owed to a client that is not there
+      if (silent < idleMs) return watch(idleMs - silent);
+      // The request is left as it is: the 408 goes out (with Connection: close), and the socket
+      // closes after it; a client that is not there any more never reads it, which costs nothing.
+      stop(new WriteRefusal(408, `no body bytes for ${idleMs / 1000} s`));
     }, delay);
   };
-  watch(BODY_IDLE_MS);
+  watch(idleMs);
   // Not pipeline(): on a 413 the request must stay whole, or its socket would go before the 413 does;
   // the reply closes the connection instead (see `closingIfUnread`). A client that leaves mid-body
   // makes the request error ("aborted"), and that ends the guard too.
-  req.on("error", (error) => guard.destroy(error));
+  req.on("error", (error) => stop(error));
   req.on("close", () => {
-    if (!req.complete) guard.destroy(Object.assign(new Error("client left mid-body"), { code: "ECONNRESET" }));
+    if (!req.complete) stop(Object.assign(new Error("client left mid-body"), { code: "ECONNRESET" }));
   });
   guard.on("error", () => req.unpipe(guard));
   req.pipe(guard);
@@ -120,6 +156,8 @@ const fdatasyncFd = promisify(fdatasync);
 const writevFd = promisify(writev);
 const fchmodFd = promisify(fchmod);
 const closeFd = promisify(close);
+const fstatFd = promisify(fstat);
+const ftruncateFd = promisify(ftruncate);
 
 /** The mode an uploaded file ends with: what a new file gets under this process's umask. */
 let finalMode: number | undefined;
@@ -159,6 +197,20 @@ export class TempFile {
     await pipeline(body, out);
     if (declared !== null && out.bytesWritten !== declared) throw new WriteRefusal(400, `body of ${out.bytesWritten} bytes, Content-Length ${declared}`);
     await out.flushed();
+    await this.seal();
+  }
+
+  /**
+   * A file already whole on disk (a resumable upload's part, `appendToPart`), taken up to be given
+   * its name: opened without following a link, then `seal`, then `claim` or `replace`.
+   */
+  static async adopt(fsPath: Buffer): Promise<TempFile> {
+    return new TempFile(fsPath, await openFd(fsPath, fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW));
+  }
+
+  /** Flushes the whole file to disk, gives it the mode a new file gets here, and closes it. */
+  async seal(): Promise<void> {
+    const fd = this.fd!;
     await fsyncFd(fd);
     // 0600 kept it private while partial; whole, it gets the mode any new file would get here.
     // (process.umask() reads by setting and restoring: done once, at the first upload.)
@@ -173,7 +225,8 @@ export class TempFile {
       await link(this.fsPath, finalPath);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "EEXIST") return "taken";
+      // The name may already be this very file: a resumed finish after a crash between link and unlink.
+      if (code === "EEXIST") return sameFile(this.fsPath, finalPath) ? "created" : "taken";
       if (code === "ENAMETOOLONG") throw new WriteRefusal(400, "name too long");
       throw error;
     }
@@ -194,6 +247,18 @@ export class TempFile {
     return existed ? "replaced" : "created";
   }
 
+  /**
+   * Gives the file `name` in `folder`, or, when that is taken, the first free of `name (1).ext`,
+   * `name (2).ext`…: the name it got. Never replaces a file.
+   */
+  async claimFree(folder: Extract<UploadFolder, { kind: "folder" }>, name: Buffer): Promise<Buffer> {
+    for (let n = 0; n <= MAX_NUMBERED_NAMES; n++) {
+      const candidate = n === 0 ? name : numberedName(name, n);
+      if ((await this.claim(pathInFolder(folder, candidate))) === "created") return candidate;
+    }
+    throw new WriteRefusal(409, `no free name for ${name.toString()} up to (${MAX_NUMBERED_NAMES})`);
+  }
+
   private async close(): Promise<void> {
     await this.writer?.flushed().catch(() => {}); // never close the descriptor under a flush in progress
     const fd = this.fd;
@@ -201,11 +266,73 @@ export class TempFile {
     if (fd !== null) await closeFd(fd);
   }
 
+  /** Closes the file and leaves it where it is: a resumable upload's part that could not be named yet keeps its bytes. */
+  async keep(): Promise<void> {
+    await this.close().catch(() => {});
+    this.present = false;
+  }
+
   /** Closes and removes the temporary file if it is still ours: after `claim`, the final name holds the bytes. */
   async discard(): Promise<void> {
     await this.close().catch(() => {});
     if (this.present) await unlink(this.fsPath).catch(() => {});
     this.present = false;
+  }
+}
+
+/** Whether two paths name one file (same inode), neither followed if a link. */
+function sameFile(a: Buffer, b: Buffer): boolean {
+  const one = lstatSync(a, { throwIfNoEntry: false });
+  const two = lstatSync(b, { throwIfNoEntry: false });
+  return one !== undefined && two !== undefined && one.isFile() && one.ino === two.ino && one.dev === two.dev;
+}
+
+/** How many numbered names (`name (1).ext`…) a file may try before giving up with 409. */
+const MAX_NUMBERED_NAMES = 1000;
+
+/** `photo.jpg` → `photo (1).jpg`; the number goes before the last extension (`a.tar (1).gz`), or at the end (`notes (1)`, `.env (1)`). */
+export function numberedName(name: Buffer, n: number): Buffer {
+  const text = name.toString("utf8");
+  const dot = text.lastIndexOf(".");
+  const stemEnd = dot > 0 ? dot : text.length;
+  return Buffer.from(`${text.slice(0, stemEnd)} (${n})${text.slice(stemEnd)}`);
+}
+
+/** Makes a resumable upload's part: empty, exclusive (O_EXCL) and private (0600), like a temporary file. */
+export async function createPart(fsPath: Buffer): Promise<void> {
+  await closeFd(await openFd(fsPath, "wx", 0o600));
+}
+
+/**
+ * Appends `body` to a resumable upload's part at `offset` (its size, which the caller checked
+ * while holding the upload), through the same batched writer as every upload. Whatever arrived is
+ * kept, even when the body fails: the writes in flight finish, then `fdatasync`, so the size
+ * reported afterwards (and to the next HEAD) survives a crash or a power cut. Gives the part's
+ * size after, and the body's error if it failed (never thrown: the caller decides what it costs).
+ */
+export async function appendToPart(fsPath: Buffer, body: Readable, offset: number): Promise<{ size: number; error: unknown }> {
+  const fd = await openFd(fsPath, fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW);
+  try {
+    const out = new DiskWriter(fd, offset);
+    let failure: unknown = null;
+    await pipeline(body, out).catch((error: unknown) => void (failure = error));
+    await out.flushed().catch((error: unknown) => void (failure ??= error));
+    await fdatasyncFd(fd);
+    const { size } = await fstatFd(fd);
+    return { size, error: failure };
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/** Cuts a part back to `size` bytes, durably: what a refused request sent is not kept. */
+export async function truncatePart(fsPath: Buffer, size: number): Promise<void> {
+  const fd = await openFd(fsPath, fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW);
+  try {
+    await ftruncateFd(fd, size);
+    await fdatasyncFd(fd);
+  } finally {
+    await closeFd(fd);
   }
 }
 
@@ -240,7 +367,11 @@ class DiskWriter extends Writable {
   private unflushed = 0;
   private flushing: Promise<void> | null = null;
 
-  constructor(private readonly fd: number) {
+  /** Writes at `start` and on: 0 for a new file, the part's size for a resumed upload. */
+  constructor(
+    private readonly fd: number,
+    private readonly start = 0,
+  ) {
     super({ highWaterMark: WRITE_BATCH });
   }
 
@@ -284,7 +415,7 @@ class DiskWriter extends Writable {
 
   private async writeAll(buffers: Buffer[]): Promise<void> {
     while (buffers.length > 0) {
-      const { bytesWritten: written } = await writevFd(this.fd, buffers, this.bytesWritten);
+      const { bytesWritten: written } = await writevFd(this.fd, buffers, this.start + this.bytesWritten);
       this.bytesWritten += written;
       this.unflushed += written;
       buffers = remainder(buffers, written); // a short write (rare, for a file) leaves the rest for another

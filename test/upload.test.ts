@@ -779,3 +779,115 @@ test("a refused upload with a body still unread closes the connection rather tha
   assert.equal(res.headers.get("connection"), "close");
   assert.deepEqual(tree(root), []);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Time limits with --upload (issue 19 §3): the 30 s limit on a whole request applies again to
+// every request that is not an upload; an upload ends only after 30 s without a byte. The test
+// knob SERVE_HERE_TEST_TIMEOUT_MS makes both limits short; only "cut" or "not cut" is asserted.
+// ---------------------------------------------------------------------------------------------
+
+/** Both 30 s limits become `ms` for this test (servers started after this call, bodies read in it). */
+function shortTimeouts(t: test.TestContext, ms: number): void {
+  const previous = process.env.SERVE_HERE_TEST_TIMEOUT_MS;
+  process.env.SERVE_HERE_TEST_TIMEOUT_MS = String(ms);
+  t.after(() => (previous === undefined ? delete process.env.SERVE_HERE_TEST_TIMEOUT_MS : (process.env.SERVE_HERE_TEST_TIMEOUT_MS = previous)));
+}
+
+interface Dripped {
+  /** What the server sent before it closed (or the test gave up). */
+  answer: string;
+  /** Whether the server closed the connection before the client was done. */
+  cut: boolean;
+}
+
+/**
+ * Sends `head`, then `body` one byte every `everyMs`, then waits up to `waitMs` for the server to
+ * close; a client slow but never silent. Stops sending when the server answers or closes.
+ */
+function drip(port: number, head: string, body: Buffer, everyMs: number, waitMs = 3000, silentAfter = Infinity): Promise<Dripped> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    let answer = "";
+    let closed = false;
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ answer, cut: closed && sent < body.length });
+    };
+    socket.on("data", (chunk) => (answer += chunk.toString("latin1")));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      closed = true;
+      finish();
+    });
+    socket.write(head);
+    const step = () => {
+      if (closed) return;
+      if (sent >= body.length || sent >= silentAfter) {
+        timer = setTimeout(finish, waitMs);
+        return;
+      }
+      socket.write(body.subarray(sent, sent + 1));
+      sent++;
+      timer = setTimeout(step, everyMs);
+    };
+    step();
+  });
+}
+
+test("with --upload, a request that is not an upload keeps the whole-request limit: a PROPFIND whose body drips is cut with 408", async (t) => {
+  shortTimeouts(t, 700);
+  const root = tempDir(t, { "a.txt": "a" });
+  const server = await serve(t, { root, upload: true });
+  const body = Buffer.from('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>');
+  const result = await drip(server.port, `PROPFIND / HTTP/1.1\r\nHost: 127.0.0.1\r\nDepth: 0\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n`, body, 50);
+  assert.ok(result.cut, "the connection was cut before the body was sent");
+  assert.match(result.answer, /^HTTP\/1\.1 408 /);
+});
+
+test("without --upload the same slow PROPFIND is cut with 408 too (Node's own limit lets a trickling body run on)", async (t) => {
+  shortTimeouts(t, 700);
+  const root = tempDir(t, { "a.txt": "a" });
+  const server = await serve(t, { root });
+  const body = Buffer.from('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>');
+  const result = await drip(server.port, `PROPFIND / HTTP/1.1\r\nHost: 127.0.0.1\r\nDepth: 0\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n`, body, 50);
+  assert.ok(result.cut, "the connection was cut before the body was sent");
+  assert.match(result.answer, /^HTTP\/1\.1 408 /);
+});
+
+test("with --upload, a PUT that is slow but never silent is not cut by the whole-request limit", async (t) => {
+  shortTimeouts(t, 700);
+  const root = tempDir(t);
+  const server = await serve(t, { root, upload: true });
+  const body = Buffer.from("slow but steady: 40 bytes of a body....");
+  const result = await drip(server.port, `PUT /slow.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`, body, 50);
+  assert.equal(result.cut, false);
+  assert.match(result.answer, /^HTTP\/1\.1 201 /);
+  assert.equal(readFileSync(path.join(root, "slow.txt"), "utf8"), body.toString());
+});
+
+test("with --upload, a multipart POST that is slow but never silent is not cut either", async (t) => {
+  shortTimeouts(t, 700);
+  const root = tempDir(t);
+  const server = await serve(t, { root, upload: true });
+  const form = multipart([{ name: "slow.txt", data: "slow" }]);
+  const result = await drip(server.port, `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: ${form.type}\r\nContent-Length: ${form.body.length}\r\n\r\n`, form.body, 8);
+  assert.equal(result.cut, false);
+  assert.match(result.answer, /^HTTP\/1\.1 201 /);
+  assert.equal(readFileSync(path.join(root, "slow.txt"), "utf8"), "slow");
+});
+
+test("an upload that falls silent is cut after the idle limit with a 408, and leaves nothing", async (t) => {
+  shortTimeouts(t, 700);
+  const root = tempDir(t);
+  const server = await serve(t, { root, upload: true });
+  const body = Buffer.alloc(100, 0x61);
+  const result = await drip(server.port, `PUT /silent.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`, body, 10, 5000, 10);
+  assert.ok(result.cut, "cut");
+  assert.match(result.answer, /^HTTP\/1\.1 408 /);
+  assert.match(result.answer, /\r\nConnection: close\r\n/i);
+  assert.equal(existsSync(path.join(root, "silent.txt")), false);
+  assertNoTempFiles(root);
+});
