@@ -33,7 +33,7 @@ import { isNavigation } from "./navigation.js";
 import type { Handler, HandlerOptions } from "./options.js";
 import { DAV_READ_METHODS, makePolicy, PAGE_CSP, READ_METHODS, type Policy } from "./policy.js";
 import { multipartReply, parseRangeHeader } from "./ranges.js";
-import { bodyFrom, closingIfUnread, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, newProgress, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
+import { bodyFrom, closingIfLargeUnread, closingIfUnread, EMPTY, emptyReply, errorPage, isCompatibilityResponse, isGeneratedPage, loggedStatus, newProgress, releaseSource, responseCompleted, sendContinue, sendReply, withHeaders, type Body, type Progress, type Reply, type ServedRequest, type ServedResponse } from "./reply.js";
 import { ShareCodes } from "./share.js";
 import { folderLocation, reservedName, resolveTargetPath, type TargetPath } from "./target.js";
 import { isUploadMethod, receiveUpload, UPLOAD_SCRIPT_NAME, uploadScript } from "./upload.js";
@@ -174,7 +174,7 @@ export async function createHandler(options: HandlerOptions = {}): Promise<Handl
     try {
       // Who may ask comes first, for every method, writes included: nothing below may answer, store, or reveal what exists to a stranger.
       const refused = admissionRefusal(req, steps);
-      if (refused) return void sendReply(req, res, finishedPage(req, closingIfUnread(req, refused), steps), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
+      if (refused) return void sendReply(req, res, finishedPage(req, closingIfLargeUnread(req, refused), steps), policy, progress)?.catch((error: unknown) => fail(error, req, res, progress));
       // The answers decided after reading a body: an upload is stored (or refused) first, a WebDAV body parsed.
       // tus (resumable uploads): its own URLs, and a POST that says it speaks it.
       if (steps.tus && isTusRequest(req)) {
