@@ -415,10 +415,12 @@ form.upload .more { display: flex; flex-wrap: wrap; gap: .5rem; }
 form.upload .more button, .uploads button { font: inherit; font-size: .9rem; padding: .25rem .75rem; min-height: 2rem; }
 .uploads { list-style: none; margin: 0; padding: 0; width: 100%; }
 .uploads:empty { display: none; }
-.uploads li { display: flex; flex-wrap: wrap; gap: .25rem .5rem; align-items: center; padding: .25rem 0; }
-.uploads .file-name { overflow-wrap: anywhere; flex: 1 1 10rem; }
-.uploads progress { flex: 1 1 8rem; max-width: 100%; }
-.uploads .status { color: var(--muted); font-size: .85rem; font-variant-numeric: tabular-nums; }
+.uploads li { display: grid; grid-template: "name stop" auto "bar bar" auto "status status" auto / 1fr auto; gap: .15rem .75rem; align-items: center; padding: .35rem 0; }
+.uploads .file-name { grid-area: name; overflow-wrap: anywhere; }
+.uploads progress { grid-area: bar; width: 100%; }
+.uploads .status { grid-area: status; color: var(--muted); font-size: .85rem; font-variant-numeric: tabular-nums; }
+.uploads li button { grid-area: stop; }
+@media (min-width: 48rem) { .uploads li { grid-template: "name bar status stop" auto / minmax(8rem, 2fr) minmax(6rem, 2fr) minmax(15rem, 3fr) auto; } }
 .uploads .failed .status { color: var(--error); }
 .uploads .done button, .uploads .failed button, .uploads .cancelled button { display: none; }
 .manage-status { margin: -.5rem 0 1rem; }

@@ -15,7 +15,8 @@
  * change made, or the one that took the gone row's place, and `.manage-status` says what happened.
  *
  * Expects from the part before it: `refreshListing()`, `afterRefresh` (hooks run after each
- * refresh), `el(tag, props, ...children)`, `humanSize(bytes)`, `decodeSegment(text)`.
+ * refresh), `el(tag, props, ...children)`, `humanSize(bytes)`, `decodeSegment(text)`, `here` (this
+ * folder's URL path), `refusal(what, status)` (a refusal in words), and the upload area's `.more`.
  */
 export const MANAGE_CLIENT: string = `
 {
@@ -24,25 +25,9 @@ const share = form && form.dataset.share;
 const statusLine = document.querySelector(".manage-status");
 if (form && statusLine && (share === "drive" || share === "drop-box")) {
   const drive = share === "drive";
-  const here = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
   const shownPath = (path) => "/" + path.split("/").filter(Boolean).map((s) => decodeSegment(s) + "/").join("");
   const MAX_COUNTED_FOLDERS = 200;
 
-  // Why the server said no, in words: the log has its reasons, a page only the status.
-  const REASONS = {
-    400: "the name is not allowed (no / or \\\\, no control characters, not . or .., and a leading . only where dotfiles are allowed)",
-    401: "a password is needed: reload the page and sign in",
-    403: "the server does not allow this here",
-    404: "it is not there any more: someone else may have moved or deleted it",
-    405: "something has that name already",
-    409: "the folder it would go into does not exist",
-    412: "something has that name already",
-    415: "the server did not take the request",
-    423: "it is locked by a program that has the share mounted as a drive; try again later",
-    502: "it cannot be moved to another disk",
-    507: "the server's disk is full",
-  };
-  const refusal = (what, status) => what + ": " + (REASONS[status] ?? "the server refused") + " (" + status + ").";
   const UNREACHABLE = "the server could not be reached; try again.";
 
   const say = (text, failed = false) => {
