@@ -285,6 +285,7 @@ export class Tus {
     // A PATCH still running: its client may be asking because that connection died (a client
     // never asks while its own PATCH goes on), so wait a little for it to end or fall silent.
     await this.settle(id, HEAD_WAIT_MS);
+    await this.elsewhereDone(id, HEAD_WAIT_MS); // and, with --workers, one in another process
     let found = await this.find(id);
     // Whole but never named: the server stopped between the last byte and the finish. Finish now,
     // unless a request (here or in another process) holds it: that one finishes it.
@@ -612,6 +613,13 @@ export class Tus {
       if (holder.bodyOver || Date.now() - holder.lastByteAt >= TAKEOVER_AFTER_MS) await holder.released;
       else await Promise.race([holder.released, new Promise((resolve) => setTimeout(resolve, 20))]);
     }
+  }
+
+  /** Waits (at most `waitMs`) while another live process holds `id`'s lock file. */
+  private async elsewhereDone(id: string, waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    const lock = this.lockPath(id);
+    while (Date.now() < deadline && !this.holders.has(id) && (await this.lockHeldElsewhere(lock))) await new Promise((resolve) => setTimeout(resolve, 25));
   }
 
   /** Notes `req` as the holder of `id` (the lock file, if any, already made). */
