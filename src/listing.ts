@@ -484,14 +484,17 @@ function mountUrl(pageUrl: string): string {
  * The upload area (with --upload): a plain multipart form that posts to this folder, so it works
  * without script; `/__serve-here/upload.js` adds progress bars, drag-and-drop, folders and, from
  * `data-share` (`drive` with --overwrite, else `drop-box`), the file management that kind of share
- * allows. The line under it is where the script says how an action went.
+ * allows. The list of uploads is not a live region (its figures change four times a second): the
+ * hidden `.upload-news` says each upload's turns (done, failed, connection lost) to screen
+ * readers. The line under the form is where the script says how an action went.
  */
 function renderUploadForm(share: Share): string {
   return `<form class="upload" method="post" enctype="multipart/form-data" data-share="${share}">
 <input type="file" name="file" multiple aria-label="Files to upload">
 <button type="submit">Upload</button>
 <span class="hint">or drop files on this page</span>
-<ul class="uploads" aria-live="polite"></ul>
+<ul class="uploads"></ul>
+<p class="sr upload-news" role="status"></p>
 </form>
 <p class="manage-status" role="status"></p>
 <script type="module" src="/__serve-here/upload.js"></script>

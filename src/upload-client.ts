@@ -139,9 +139,17 @@ if (form && input && log) {
   const lost = () => new Error("lost");
   const transient = (status) => status === 0 || status === 408 || status === 423 || status === 429 || (status >= 500 && status !== 507);
 
+  const news = form.querySelector(".upload-news");
+  const announce = (text) => {
+    if (news) news.textContent = text;
+  };
+  /** A line's state and words; a turn (not the figures of one state changing) is said to screen readers too. */
   const state = (job, className, text) => {
+    const turned = job.item.className !== className;
     job.item.className = className;
     job.status.textContent = text;
+    if (turned && (className !== "sending" || job.announced)) announce(job.label + ": " + (className === "sending" ? "sending again" : text));
+    if (turned) job.announced = true;
   };
 
   /** One request by XMLHttpRequest, answered whatever happens (status 0: no answer). */
@@ -342,10 +350,11 @@ if (form && input && log) {
     for (const { file, relativePath } of chosen) {
       const job = { file, relativePath, folder: here, url: null, offset: null, cancelled: false, xhr: null, wake: null, samples: [], shownAt: 0 };
       job.key = fingerprint(job);
-      const label = relativePath || file.name;
+      const label = (job.label = relativePath || file.name);
       job.item = line(label);
       job.bar = el("progress", { max: 1, value: 0 });
-      job.status = el("span", { className: "status", textContent: "waiting" });
+      job.bar.setAttribute("aria-label", "Upload of " + label);
+      job.status = el("span", { className: "status", textContent: "queued" });
       const stop = el("button", { type: "button", textContent: "Cancel", onclick: () => cancel(job) });
       stop.setAttribute("aria-label", "Cancel the upload of " + label);
       job.item.append(job.bar, job.status, stop);

@@ -268,3 +268,22 @@ test("screenshots at 390 px and 1,000 px, light and dark: the listing, the menu 
     }
   }
 });
+
+test("with --auth, the page's WebDAV requests and a tus upload carry the password the browser was given", async (t) => {
+  const root = tempDir(t, TREE);
+  const server = await serve(t, { root, upload: true, overwrite: true, auth: [{ user: "ann", password: "pässword:1" }] });
+  const context = await browser.newContext({ ...PHONE, httpCredentials: { username: "ann", password: "pässword:1" } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.click('button.manage[aria-label="Manage a.txt"]');
+  await page.click('dialog.manage button:text-is("Rename…")');
+  await page.fill("#manage-field", "signed.txt");
+  await page.press("#manage-field", "Enter");
+  await page.waitForSelector('button.manage[aria-label="Manage signed.txt"]');
+  assert.equal(readFileSync(path.join(root, "signed.txt"), "utf8"), "a");
+  await page.setInputFiles("form.upload input[name=file]", { name: "up.txt", mimeType: "text/plain", buffer: Buffer.from("uploaded") });
+  await page.waitForSelector(".uploads li.done");
+  assert.equal(readFileSync(path.join(root, "up.txt"), "utf8"), "uploaded");
+  assert.equal(await page.textContent(".upload-news"), "up.txt: done", "a screen reader hears the upload is done");
+});

@@ -12,6 +12,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import test from "node:test";
 import { promisify } from "node:util";
+import vm from "node:vm";
 import type { AccessLogEntry } from "../src/server.js";
 import { numberedName } from "../src/upload.js";
 import { eventually, rawRequest, request, runCli, serve, startCli, tempDir, unprivilegedServer } from "./helpers.js";
@@ -618,6 +619,9 @@ test("with upload, the listing has a plain multipart form, the script, and a CSP
   assert.equal(script.status, 200);
   assert.match(String(script.headers["content-type"]), /^text\/javascript/);
   assert.match(script.body.toString(), /XMLHttpRequest/);
+  // One module script, the uploads' tus client and the file management, that parses as it is served.
+  assert.doesNotThrow(() => new vm.Script(`(async () => {\n${script.body.toString()}\n})`), "it parses");
+  for (const part of ['"Tus-Resumable"', '"PATCH"', '"MKCOL"', '"MOVE"', "webkitGetAsEntry", "localStorage"]) assert.ok(script.body.includes(part), `it has ${part}`);
 });
 
 test("the upload form tells the page's script which kind of share it is: data-share drive with overwrite, drop-box without", async (t) => {
