@@ -265,6 +265,13 @@ test("screenshots at 390 px and 1,000 px, light and dark: the listing, the menu 
       await page.waitForFunction(() => !(document.querySelector("dialog.manage button.danger") as HTMLButtonElement).disabled);
       await page.screenshot({ path: path.join(SHOTS, `delete-${width}-${colorScheme}.png`) });
       await page.keyboard.press("Escape");
+      await page.click('button.manage[aria-label="Manage a.txt"]');
+      await page.click('dialog.manage button:text-is("Rename…")');
+      await page.fill("#manage-field", "notes #1.txt");
+      await page.press("#manage-field", "Enter");
+      await page.waitForFunction(() => document.querySelector("dialog.manage [role=alert]")?.textContent !== "");
+      await page.screenshot({ path: path.join(SHOTS, `refused-${width}-${colorScheme}.png`) });
+      await page.keyboard.press("Escape");
     }
   }
 });
