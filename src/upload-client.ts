@@ -81,7 +81,10 @@ const refreshListing = async () => {
     if (!res.ok) throw new Error(String(res.status));
     page = new DOMParser().parseFromString(await res.text(), "text/html");
   } catch {
-    return location.reload();
+    // Reloading would stop the uploads still going: then the rows stay as they are until the next refresh.
+    const going = [...document.querySelectorAll(".uploads li")].some((li) => li.querySelector("progress") && !["done", "failed", "cancelled"].includes(li.className));
+    if (!going) location.reload();
+    return;
   }
   const active = document.activeElement;
   const activeRow = active && active.closest("tbody tr, ul.grid li");
@@ -223,6 +226,9 @@ if (form && input && log) {
     if (xhr.status === 204 || xhr.status === 200) {
       job.offset = offsetOf(xhr);
       if (job.offset !== null) progress(job, job.offset);
+      // The last PATCH may name where the file went: "name (1).ext" when the name was taken.
+      const stored = xhr.getResponseHeader("Content-Location");
+      if (stored) job.stored = decodeSegment(stored.split("/").pop());
       return;
     }
     if (xhr.status === 409) return void (job.offset = offsetOf(xhr)); // not where the server is: it says where
@@ -280,7 +286,7 @@ if (form && input && log) {
             storage((s) => s.removeItem(job.key));
             job.bar.value = 1;
             changed = true;
-            return state(job, "done", "done");
+            return state(job, "done", job.stored && job.stored !== job.file.name ? "done, as " + job.stored : "done");
           }
           await patch(job);
           failures = 0;
