@@ -248,8 +248,9 @@ export class Tus {
       return received.reply;
     }
     // Made, whatever became of its body: a client still there resumes from the offset reached.
-    const reached = received.reply.headers["Upload-Offset"]!;
-    return { ...emptyReply(201, { ...created, "Upload-Offset": reached, "Upload-Expires": received.reply.headers["Upload-Expires"]! }), note: `${note}; ${received.reply.note}` };
+    const answer: Record<string, string> = { ...created, "Upload-Offset": received.reply.headers["Upload-Offset"]!, "Upload-Expires": received.reply.headers["Upload-Expires"]! };
+    if (received.kind === "done") answer["Content-Location"] = received.reply.headers["Content-Location"]!;
+    return { ...emptyReply(201, answer), note: `${note}; ${received.reply.note}` };
   }
 
   /** The file's name and the folders before it, from Upload-Metadata: `filename`, and `relativePath` for a folder's files. */
@@ -358,8 +359,9 @@ export class Tus {
     }
     const headers = { "Upload-Offset": String(size), "Upload-Expires": expires };
     if (size === record.length) {
+      // Content-Location says where the file went: under another name when its own was taken.
       const stored = await this.finish({ ...found, size });
-      return { kind: "done", reply: { status: 204, headers, body: EMPTY, note: `tus: stored ${stored}` } };
+      return { kind: "done", reply: { status: 204, headers: { ...headers, "Content-Location": stored }, body: EMPTY, note: `tus: stored ${stored}` } };
     }
     const failure = body.cut ?? error;
     if (failure !== null) {

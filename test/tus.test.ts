@@ -389,6 +389,7 @@ test("creation-with-upload: the whole body in the POST stores the file; 201 with
   const created = await create(server.port, "/in/", 5, `filename ${b64("now.txt")}`, { "Content-Type": OFFSET_STREAM }, Buffer.from("12345"));
   assert.equal(created.status, 201);
   assert.equal(created.headers["upload-offset"], "5");
+  assert.equal(created.headers["content-location"], "/in/now.txt");
   assert.equal(readFileSync(path.join(root, "in", "now.txt"), "utf8"), "12345");
   const partial = await create(server.port, "/in/", 10, `filename ${b64("later.txt")}`, { "Content-Type": OFFSET_STREAM }, Buffer.from("123"));
   assert.equal(partial.status, 201);
@@ -410,7 +411,8 @@ test("a name that is taken gets name (1).ext without --overwrite; with --overwri
   const root = tempDir(t, { in: { "a.txt": "old" } });
   const server = await serve(t, { root, upload: true });
   const created = await create(server.port, "/in/", 3, `filename ${b64("a.txt")}`);
-  await patch(server.port, created.location, 0, "new");
+  const last = await patch(server.port, created.location, 0, "new");
+  assert.equal(decodeURIComponent(String(last.headers["content-location"])), "/in/a (1).txt", "the last PATCH says where the file went");
   assert.equal(readFileSync(path.join(root, "in", "a.txt"), "utf8"), "old");
   assert.equal(readFileSync(path.join(root, "in", "a (1).txt"), "utf8"), "new");
 
