@@ -46,6 +46,8 @@ def read_tsv(name):
 R = read_tsv("results.tsv")
 # the H group (bench/h2.sh): its own servers and keys, in a section after the table
 H = read_tsv("h2.tsv")
+# the D group (bench/dav.sh): WebDAV beside Apache mod_dav_fs, in a section after the table
+D = read_tsv("dav.tsv")
 servers = []
 if os.path.exists(os.path.join(raw, "servers.txt")):
     with open(os.path.join(raw, "servers.txt")) as f:
@@ -286,18 +288,167 @@ def h2_section():
     return o
 
 
+# ---------------------------------------------------------------- the D group: WebDAV (bench/dav.sh)
+D_SERVERS = ["serve-here", "apache"]
+D_LABEL = {"serve-here": "serve-here", "apache": "Apache mod_dav_fs"}
+# issue 18 §5's targets, ratios within one run
+# rclone 1.60's webdav backend: its pacer starts a call at most every 10 ms, three calls per file
+D2_CEILING = 1 / (3 * 0.010)
+D_TARGETS = [("D1", "D1 PROPFIND Depth: 1 on the 1,000-entry folder, req/s", "D1_rps"),
+             ("D2", "D2 rclone copy of 1,000 small files up, files/s", "D2_fps")]
+
+
+def d_section():
+    """The markdown section of the D group, from dav.tsv; [] when the group did not run."""
+    if not D:
+        return []
+    dset = dict(kv.split("=", 1) for kv in D.get(("_", "settings"), "").split() if "=" in kv)
+    dsc = D.get(("_", "scenarios"), "D1 D2 D3").split()
+    names = [n for n in D_SERVERS if any(k[0] == n for k in D)]
+
+    def dnum(server, key):
+        try:
+            return float(D.get((server, key), ""))
+        except ValueError:
+            return None
+
+    def dratio(a, b):
+        return f"{a / b:.2f}" if a is not None and b else "–"
+
+    conns, transfers = dset.get("D1_CONNS", "?"), dset.get("D2_TRANSFERS", "?")
+    rows = [("D1", f"D1 `PROPFIND /many/`, `Depth: 1`, allprop: 1,000 files, req/s ({conns} connections)", "D1_rps", "sig"),
+            ("D1", "D1 p99 latency, ms", "D1_p99_ms", "sig"),
+            ("D1", "D1 body bytes (1,001 responses)", "D1_bytes", "int"),
+            ("D2", f"D2 `rclone copy` of 1,000 files of 1–4 KiB up, files/s (`--transfers {transfers}`)", "D2_fps", "sig"),
+            ("D2", "D2 time, s", "D2_s", "sig"),
+            ("D2", "D2 server CPU per file, ms", "D2_srv_ms_per_file", "sig"),
+            ("D3", f"D3 rclone's requests without its pacer (MKCOL, PUT, PROPFIND Depth 0 per file), files/s ({transfers} connections)", "D3_fps", "sig"),
+            ("D3", "D3 p99 latency, ms", "D3_p99_ms", "sig"),
+            ("D3", "D3 server CPU per file, ms", "D3_srv_ms_per_file", "sig")]
+    rows = [r for r in rows if r[0] in dsc]
+    cols = [D_LABEL.get(n, n) for n in names] + ["serve-here ÷ Apache"]
+    o = []
+    w = o.append
+    how = ([f"{', '.join(sc for sc in ('D1', 'D3') if sc in dsc)}: median of {dset.get('ROUNDS', '?')} × {dset.get('DURATION', '?')}"]
+           if "D1" in dsc or "D3" in dsc else []) + ([f"D2: median of {dset.get('D2_ROUNDS', '?')} copies"] if "D2" in dsc else [])
+    w("### D: WebDAV beside Apache mod_dav_fs (" + "; ".join(how) + ")")
+    w("")
+    w("| | " + " | ".join(cols) + " |")
+    w("|---|" + "---:|" * len(cols))
+    for sc, label, key, kind in rows:
+        cells = []
+        for n in names:
+            v = dnum(n, key)
+            cells.append(fmt(v, kind) if v is not None else ("– ¹" if (n, f"{sc}_note") in D or (n, "note") in D else "–"))
+        cells.append(dratio(dnum("serve-here", key), dnum("apache", key)))
+        w(f"| {label} | " + " | ".join(cells) + " |")
+    w("")
+    targets = []
+    for sc, what, key in D_TARGETS:
+        a, b = dnum("serve-here", key), dnum("apache", key)
+        if sc in dsc and a is not None and b:
+            t = f"{what}: serve-here ÷ Apache {a / b:.2f} (target ≥ 1.00: {'met' if a / b >= 1.0 else 'not met'})"
+            # rclone's pacer: calls at least 10 ms apart, three per file, so about 33 files/s at most
+            if sc == "D2" and min(a, b) >= 0.85 * D2_CEILING:
+                t += (f", both at rclone's own pace (its ceiling is about {D2_CEILING:.0f} files/s), so this ratio says that "
+                      "serve-here keeps up with rclone, not that it is as fast as Apache: D3 says that")
+            targets.append(t)
+    if targets:
+        w("Targets (issue 18 §5): " + "; ".join(targets) + ".")
+        w("")
+    w("wrk and rclone on the load CPU, both servers pinned to the server CPU; the two run at once and are measured in "
+      "alternating rounds. serve-here runs `--upload --overwrite`; Apache (mpm_event, Debian's defaults, no access log, "
+      "keep-alive without a request limit) has `Dav On` over its own copy of the same folder. D1 checks first that both "
+      "answer 207 with 1,001 responses (the folder and its files). D2: wall time of `rclone copy` into an emptied `up/`, "
+      "rclone's webdav backend with vendor other, each round checked file by file. rclone spaces its calls at least "
+      "10 ms apart (its pacer; the Debian 12 build, 1.60, has no option to change it) and makes three per file (MKCOL "
+      "of the folder, PUT, PROPFIND Depth 0), so it cannot copy more than about 33 files/s to any server: D2 says "
+      "whether a server keeps up with rclone, the server CPU per file what each file costs it. D3 sends rclone's three "
+      "requests per file without the pacer (wrk with `bench/dav-upload.lua`, one connection per transfer, each "
+      "sending its requests in order, every PUT a new file), which shows what the server itself can take. Not like for "
+      "like on durability (as U1): serve-here flushes each upload to disk (fsync) before it answers, mod_dav_fs "
+      "renames its temporary file without a flush.")
+    w("")
+    checks = []
+    for n in names:
+        if (n, "D1_status") in D:
+            checks.append(f"{D_LABEL.get(n, n)} HTTP {D[(n, 'D1_status')]}, {D.get((n, 'D1_responses'), '?')} responses")
+    if checks:
+        w("D1 check: " + "; ".join(checks) + f". {D.get(('_', 'apache'), '')}; {D.get(('_', 'rclone'), '')}; wrk {D.get(('_', 'wrk'), '?')}.")
+        w("")
+    cpu = []
+    for n in names:
+        parts = [f"{sc} {D[(n, sc + '_srvcpu')]} / {D.get((n, sc + '_loadcpu'), '?')}" for sc in ("D1", "D3") if (n, f"{sc}_srvcpu") in D]
+        if (n, "D2_client_ms_per_file") in D:
+            parts.append(f"D2 rclone CPU {D[(n, 'D2_client_ms_per_file')]} ms per file")
+        if parts:
+            cpu.append(f"{D_LABEL.get(n, n)}: " + ", ".join(parts))
+    if cpu:
+        w("Server / load generator CPU in cores (D1, D3), and rclone's CPU per file (D2): " + "; ".join(cpu) + ".")
+        w("")
+    each = []
+    for n in names:
+        parts = [f"{sc} {D[(n, k)]}" for sc, k in (("D1", "D1_rps_each"), ("D2", "D2_fps_each"), ("D3", "D3_fps_each")) if (n, k) in D]
+        if parts:
+            each.append(f"{D_LABEL.get(n, n)}: " + "; ".join(parts))
+    if each:
+        w("Rounds: " + " — ".join(each) + ".")
+        w("")
+    seen = D.get(("_", "tests_seen"), None)
+    quiet_sc, busy_sc = [], []
+    for sc in ("D1", "D2", "D3"):
+        if sc not in dsc or not any((n, f"{sc}_foreign") in D for n in names):
+            continue
+        f = max((dnum(n, f"{sc}_foreign") or 0) for n in names)
+        if f < quiet and not (seen and f" {sc} " in f" {seen} "):
+            quiet_sc.append(sc)
+        else:
+            busy_sc.append(f"{sc} (other processes up to {f:.2f} cores" + (", the test suite running" if seen and f" {sc} " in f" {seen} " else "") + ")")
+    if quiet_sc or busy_sc:
+        w("Was the machine quiet? " + (f"Yes during {', '.join(quiet_sc)} (other processes under {quiet:.2f} cores, no test run)" if quiet_sc else "")
+          + ("; " if quiet_sc and busy_sc else "") + (f"not during {', '.join(busy_sc)}" if busy_sc else "") + ".")
+        w("")
+    notes = [D[("_", "note")]] if ("_", "note") in D else []
+    if seen is not None:
+        notes.append(("a test run of the project's suite (`node --test`) was going on at the start of: " + seen) if seen.strip()
+                      else "no test run of the project's suite (`node --test`) was seen at the start of any round, nor at the end")
+    for n in names:
+        lab = D_LABEL.get(n, n)
+        if (n, "note") in D:
+            notes.append(f"{lab}: {D[(n, 'note')]}")
+        for sc in ("D1", "D2", "D3"):
+            if (n, f"{sc}_note") in D:
+                notes.append(f"{lab} {sc}: {D[(n, sc + '_note')]}")
+        if (n, "D1_non2xx") in D:
+            notes.append(f"{lab} D1: {D[(n, 'D1_non2xx')]} responses were not 2xx")
+        if (n, "D1_errors") in D:
+            notes.append(f"{lab} D1: wrk socket errors {D[(n, 'D1_errors')]}")
+        for sc in ("D1", "D3"):
+            lc = dnum(n, f"{sc}_loadcpu")
+            if lc is not None and lc >= 0.95:
+                notes.append(f"{lab} {sc}: wrk saturated its core ({lc:.2f}); the figure is a lower bound")
+        for sc in ("D1", "D2", "D3"):
+            f = dnum(n, f"{sc}_foreign")
+            if f is not None and f >= quiet:
+                notes.append(f"{lab} {sc}: other processes used up to {f:.2f} cores during a round")
+    w("D notes (¹ marks a figure missing for a reason given here): " + ("; ".join(notes) + "." if notes else "none."))
+    w("")
+    return o
+
+
 out = []
 w = out.append
 w(f"# serve-here benchmark, {meta.get('date', '?')}")
 w("")
 if not servers:
-    # only groups with sections of their own ran (the H group): no table
-    w(f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; {meta.get('kernel', '?')}; node {meta.get('node', '?')}; "
-      f"{meta.get('nginx', '?')}. serve-here {meta.get('commit', '?')}."
+    # only groups with sections of their own ran (the H group, the D group): no table
+    w(f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores; {meta.get('kernel', '?')}; node {meta.get('node', '?')}"
+      + (f"; {meta['nginx']}" if "nginx" in meta else "") + f". serve-here {meta.get('commit', '?')}."
       + (f" Run time {meta['elapsed_s']} s." if "elapsed_s" in meta else ""))
     w("")
     out += h2_section()
-    w(f"Raw h2load, curl and helper output: `{meta.get('raw', '?')}/` (not committed).")
+    out += d_section()
+    w(f"Raw output (h2load, wrk, curl, rclone, helpers): `{meta.get('raw', '?')}/` (not committed).")
     print("\n".join(out))
     sys.exit(0)
 w(f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores (servers pinned to CPU {settings.get('SERVER_CPU', '0')}, "
@@ -463,5 +614,6 @@ for n in notes or ["none"]:
     w(f"- {n}")
 w("")
 out += h2_section()
+out += d_section()
 w(f"Raw wrk, curl and helper output: `{meta.get('raw', '?')}/` (not committed).")
 print("\n".join(out))

@@ -14,13 +14,14 @@
 #                with the right Authorization; variants are measured on S1 S2 C1 only; node-floor: bare
 #                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only; node-floor-fresh:
 #                the same plus one lstat per file and per listing entry, on S1 S4 S5 S6 only)
-#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3" (C2: S4's listing with br/gzip accepted;
+#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3 D1 D2 D3" (C2: S4's listing with br/gzip accepted;
 #                U1: PUT uploads, serve-here --upload vs nginx
-#                WebDAV; H1-H3: HTTP/2 over TLS, bench/h2.sh, serve-here vs nginx http2 vs the h2 fresh floor);
+#                WebDAV; H1-H3: HTTP/2 over TLS, bench/h2.sh, serve-here vs nginx http2 vs the h2 fresh floor;
+#                D1-D3: WebDAV, bench/dav.sh, serve-here vs Apache mod_dav_fs);
 #                add Z1 for folders as zip (bench/zip.sh, serve-here only), W1 for --workers (bench/workers.sh),
 #                L1 for a 100,000-entry folder's first page (bench/huge.sh). Spaces or commas. Without any of
 #                the table's scenarios (S1-S6, C1, C2, MEM, U1) no server is started for the table: e.g.
-#                SCENARIOS="H1 H2 H3" runs the H group alone
+#                SCENARIOS="H1 H2 H3" runs the H group alone, SCENARIOS="D1 D2 D3" the D group
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 and C2 (10)
@@ -28,11 +29,12 @@
 #   MEM_CONNS (1000) MEM_DOWNLOADS (8) MEM_SECONDS (DURATION) MEM_RATE (bytes/s per download; 64 MiB/MEM_SECONDS)
 #   UPLOAD_MIB   size of U1's file (1024)       UPLOAD_ROUNDS  uploads per server, median (ROUNDS)
 #   UPLOAD_TIMEOUT  curl --max-time per upload (120)
-#   MAX_SECONDS  global budget (1800)             SERVER_CPU (0)  LOAD_CPU (1)  BASE_PORT (18400)
+#   MAX_SECONDS  global budget (2400)             SERVER_CPU (0)  LOAD_CPU (1)  BASE_PORT (18400)
 #   QUIET_WAIT   max seconds to wait for other CPU load to drop before a scenario (10)
 #   QUIET_TOTAL  max seconds of such waiting per run (90)   QUIET_CORES  "quiet" threshold in cores (0.15)
 #   SETTLE_MAX   max seconds to wait after a scenario until the server is idle again (30)
 #   H1_CONNS H1_STREAMS H2_CONNS H3_ROUNDS H3_H1_CONNS H_SERVERS  the H group's own knobs (bench/h2.sh)
+#   D1_CONNS D2_ROUNDS D2_TRANSFERS D2_MAX_TIME  the D group's own knobs (bench/dav.sh)
 #   EXTRA_NAME / EXTRA_CMD  one more server, e.g. another build of serve-here; placeholders {ROOT} {PORT} {HOST}
 #   BENCH_WORK   fixtures and scratch (bench/.work)   PEERS_DIR (bench/.peers)   BUILD (1; 0 = skip npm run build)
 #
@@ -44,7 +46,7 @@ export LC_ALL=C
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
-MAX_SECONDS="${MAX_SECONDS:-1800}"
+MAX_SECONDS="${MAX_SECONDS:-2400}"
 
 # Watchdog: every step is bounded, but if something still hangs, end the run shortly after the budget.
 # --foreground keeps Ctrl+C working; the EXIT trap below stops the servers.
@@ -54,7 +56,7 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
 fi
 
 SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx node-floor node-floor-fresh python sirv http-server serve}"
-SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3}"
+SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3 D1 D2 D3}"
 SCENARIOS="${SCENARIOS//,/ }"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
@@ -116,16 +118,19 @@ NGINX_BIN="$(command -v nginx)"
 n_cpus=$(nproc)
 TABLE=""   # any of the table's scenarios: then every server in SERVERS is started (start-up, idle RSS, ...)
 H_SCENARIOS=""
+D_SCENARIOS=""
 for sc in $SCENARIOS; do
   case $sc in
     S1|S2|S3|S4|S5|S6|C1|C2|MEM|U1) TABLE=1;;
     H1|H2|H3) H_SCENARIOS="$H_SCENARIOS $sc";;
+    D1|D2|D3) D_SCENARIOS="$D_SCENARIOS $sc";;
     Z1|W1|L1) ;;
-    *) die "unknown scenario '$sc' (S1..S6, C1, C2, MEM, U1, H1..H3, Z1, W1, L1)";;
+    *) die "unknown scenario '$sc' (S1..S6, C1, C2, MEM, U1, H1..H3, D1..D3, Z1, W1, L1)";;
   esac
 done
-[ -n "$TABLE" ] || SERVERS=""   # only groups with sections of their own (H, Z1, W1, L1): no table
+[ -n "$TABLE" ] || SERVERS=""   # only groups with sections of their own (H, D, Z1, W1, L1): no table
 [ -n "$H_SCENARIOS" ] && { command -v h2load >/dev/null || die "h2load missing (bench/setup.sh installs nghttp2-client)"; }
+[ -n "$D_SCENARIOS" ] && { command -v rclone >/dev/null || die "rclone missing (bench/setup.sh installs it)"; }
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
 [ "$SERVER_CPU" -lt "$n_cpus" ] && [ "$LOAD_CPU" -lt "$n_cpus" ] || die "need CPUs $SERVER_CPU and $LOAD_CPU; this machine has $n_cpus"
 # 1000 keep-alive connections need more descriptors than the usual soft limit of 1024
@@ -576,6 +581,7 @@ for name in $SERVERS; do
     [ "$sc" = W1 ] && continue  # after the loop, by bench/workers.sh
     [ "$sc" = L1 ] && continue  # after the loop, by bench/huge.sh
     case $sc in H1|H2|H3) continue;; esac  # after the loop, by bench/h2.sh
+    case $sc in D1|D2|D3) continue;; esac  # after the loop, by bench/dav.sh
     if over_budget; then put "$name" "${sc}_note" "skipped: MAX_SECONDS budget spent"; continue; fi
     run_scenario "$name" "$port" "$sc"
     settle "$name" "$port" "$sc"
@@ -625,6 +631,14 @@ if [ -n "$H_SCENARIOS" ]; then
     DURATION="$DURATION" ROUNDS="$ROUNDS" WARMUP="$WARMUP" QUIET_CORES="$QUIET_CORES" H_PORT=$((BASE_PORT + 90)) \
     timeout -k 10 $(( 300 + 6 * (WARMUP + 30 + ROUNDS * (DURATION + 30)) + 5 * (${H3_ROUNDS:-5} + 1) * 75 )) bash "$BENCH_DIR/h2.sh" 2> "$RAW/logs/h2.log" \
     || printf '_\tnote\tthe H group failed (see logs/h2.log)\n' >> "$RAW/h2.tsv"; fi
+fi
+# D1-D3 (WebDAV) start serve-here and Apache mod_dav_fs and write dav.tsv, which report.py turns into a section.
+if [ -n "$D_SCENARIOS" ]; then
+  if over_budget; then printf '_\tnote\tskipped: MAX_SECONDS budget spent\n' > "$RAW/dav.tsv"
+  else wait_quiet; D_RAW="$RAW" D_SCENARIOS="${D_SCENARIOS# }" BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" \
+    DURATION="$DURATION" ROUNDS="$ROUNDS" WARMUP="$WARMUP" LIST_CONNS="$LIST_CONNS" QUIET_CORES="$QUIET_CORES" D_PORT=$((BASE_PORT + 80)) \
+    timeout -k 10 $(( 300 + 4 * (WARMUP + (ROUNDS + 1) * (DURATION + 35)) + 2 * (${D2_ROUNDS:-3} + 1) * (${D2_MAX_TIME:-180} + 15) )) bash "$BENCH_DIR/dav.sh" 2> "$RAW/logs/dav.log" \
+    || printf '_\tnote\tthe D group failed (see logs/dav.log)\n' >> "$RAW/dav.tsv"; fi
 fi
 meta elapsed_s "$(elapsed)"
 "$PY_BIN" "$BENCH_DIR/report.py" "$RAW" > "$SUMMARY" || die "report failed"

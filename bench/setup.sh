@@ -3,7 +3,9 @@
 #
 # - System tools, from the distribution: wrk (load generator), h2load (nghttp2-client: the HTTP/2 load
 #   generator of the H group), nginx (reference server), openssl (the H group's certificate), taskset/setsid
-#   (util-linux), curl, python3, ps/pgrep (procps), ss (iproute2). Installed with apt-get when running
+#   (util-linux), curl, python3, ps/pgrep (procps), ss (iproute2), and for the D group (WebDAV) Apache's
+#   binary and modules (apache2-bin: no configuration, no service; bench/dav.sh starts it with its own
+#   configuration) and rclone. Installed with apt-get when running
 #   as root on Debian/Ubuntu; otherwise the script names the missing tools and stops.
 # - The Node peers (serve, http-server, sirv-cli), at the exact versions in bench/peers/package.json
 #   and package-lock.json, into bench/.peers/ (git-ignored). They are never the project's dependencies.
@@ -16,10 +18,10 @@ PEERS_DIR="${PEERS_DIR:-$BENCH_DIR/.peers}"
 # ---------------------------------------------------------------- system tools
 declare -A PKG_OF=([wrk]=wrk [h2load]=nghttp2-client [nginx]=nginx [openssl]=openssl [taskset]=util-linux
                    [setsid]=util-linux [curl]=curl [python3]=python3 [ps]=procps [pgrep]=procps [ss]=iproute2
-                   [timeout]=coreutils)
+                   [timeout]=coreutils [apache2]=apache2-bin [rclone]=rclone)
 missing_pkgs=()
 for tool in "${!PKG_OF[@]}"; do
-  # nginx lives in /usr/sbin, which is not on every user's PATH
+  # nginx and apache2 live in /usr/sbin, which is not on every user's PATH
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing_pkgs+=("${PKG_OF[$tool]}")
 done
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
