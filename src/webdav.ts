@@ -21,6 +21,7 @@ import { LockTable, parseTimeout, type ActiveLock, type LockScope } from "./dav-
 import { DeadProperties, type DeadProperty } from "./dav-props.js";
 import { copyFound, createEmptyFile, isInsidePath, moveEntry, removeEntry, type Entry } from "./dav-disk.js";
 import { contentXml, DAV_NS, escapeXml, MAX_XML_BODY, parseXml, propertyXml, XML_NS, XmlRefusal, type XmlElement } from "./dav-xml.js";
+import { errorXml, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, multiStatus, multistatusXml, propstat, XML_HEAD, XML_TYPE, xmlReply } from "./dav-answers.js";
 import { encodePathSegment } from "./escape.js";
 import { contentTypeFor, etagOf } from "./files.js";
 import { eachFolderName, locate, locateEntry, pathInFolder, type Found } from "./locate.js";
@@ -46,8 +47,6 @@ export function davOptionsHeaders(policy: Policy): Readonly<Record<string, strin
 const CLASS_1 = { DAV: "1", "MS-Author-Via": "DAV" } as const;
 const CLASS_2 = { DAV: "1, 2", "MS-Author-Via": "DAV" } as const;
 
-const XML_TYPE = "application/xml; charset=utf-8";
-const XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n';
 
 /** The live properties we compute (RFC 4918 §15); none of them can be set by PROPPATCH. */
 const LIVE_PROPERTIES = ["resourcetype", "getcontentlength", "getlastmodified", "getetag", "getcontenttype", "displayname", "creationdate", "supportedlock", "lockdiscovery"] as const;
@@ -166,7 +165,7 @@ export class WebDav {
     if (found.kind === "file" && place.slash) throw new WriteRefusal(404, "a file asked for as a folder"); // as GET answers `/f.txt/`
     if (found.kind === "folder" && !this.policy.listing) throw new WriteRefusal(403, "PROPFIND on a folder with --no-listing");
     const self = this.responseXml(hrefOf(place.segments, found.kind === "folder"), place, lastName(place), found, wanted);
-    if (depth === "0" || found.kind === "file") return multiStatus(XML_HEAD + '<D:multistatus xmlns:D="DAV:">' + self + "</D:multistatus>\n", "PROPFIND");
+    if (depth === "0" || found.kind === "file") return multiStatus(multistatusXml(self), "PROPFIND");
     // The names are kept as latin1 strings (one char per byte, exact), each made a Buffer only in
     // its turn: 100,000 Buffers held at once cost some 13 MB and made the collector grow its young
     // generation, which put this answer over issue 18's 50 MB (test/webdav-hostile.test.ts).
@@ -179,7 +178,7 @@ export class WebDav {
     const dav = this;
     const policy = this.policy;
     function* chunks(): Generator<string> {
-      yield XML_HEAD + '<D:multistatus xmlns:D="DAV:">' + self;
+      yield MULTISTATUS_OPEN + self;
       let chunk = "";
       let count = 0;
       for (const [index, latin1] of names.entries()) {
@@ -193,7 +192,7 @@ export class WebDav {
           chunk = "";
         }
       }
-      yield chunk + "</D:multistatus>\n";
+      yield chunk + MULTISTATUS_CLOSE;
     }
     return {
       status: 207,
@@ -750,28 +749,6 @@ function lockInfo(body: XmlElement): { scope: LockScope; owner: string } {
   if ((scope !== "exclusive" && scope !== "shared") || type !== "write") throw new WriteRefusal(400, "LOCK asks for no exclusive or shared write lock");
   const owner = child("owner");
   return { scope, owner: owner ? contentXml(owner) : "" };
-}
-
-function propstat(properties: readonly string[], status: string, error = ""): string {
-  return `<D:propstat><D:prop>${properties.join("")}</D:prop><D:status>HTTP/1.1 ${status}</D:status>${error ? `<D:responsedescription>${error}</D:responsedescription>` : ""}</D:propstat>`;
-}
-
-function multistatusXml(responses: string): string {
-  return XML_HEAD + '<D:multistatus xmlns:D="DAV:">' + responses + "</D:multistatus>\n";
-}
-
-function multiStatus(xml: string, note: string): Reply {
-  return xmlReply(207, xml, note);
-}
-
-function xmlReply(status: number, xml: string, note: string, headers: Record<string, string> = {}): Reply {
-  const data = Buffer.from(xml);
-  return { status, note, headers: { "Content-Type": XML_TYPE, "Content-Length": String(data.length), "Cache-Control": "no-store", ...headers }, body: { kind: "bytes", data } };
-}
-
-/** A status with a precondition or postcondition element (§16) saying why. */
-function errorXml(status: number, condition: string, note: string): Reply {
-  return xmlReply(status, `${XML_HEAD}<D:error xmlns:D="DAV:">${condition}</D:error>\n`, note);
 }
 
 function activeLockXml(lock: ActiveLock, policy: Policy): string {
