@@ -14,14 +14,15 @@
 #                with the right Authorization; variants are measured on S1 S2 C1 only; node-floor: bare
 #                node:http answering from memory (bench/nodefloor.mjs), on S1 S2 S5 S6 only; node-floor-fresh:
 #                the same plus one lstat per file and per listing entry, on S1 S4 S5 S6 only)
-#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3 D1 D2 D3" (C2: S4's listing with br/gzip accepted;
+#   SCENARIOS    default "S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3 D1 D2 D3 T1 T2" (C2: S4's listing with br/gzip accepted;
 #                U1: PUT uploads, serve-here --upload vs nginx
 #                WebDAV; H1-H3: HTTP/2 over TLS, bench/h2.sh, serve-here vs nginx http2 vs the h2 fresh floor;
-#                D1-D3: WebDAV, bench/dav.sh, serve-here vs Apache mod_dav_fs);
+#                D1-D3: WebDAV, bench/dav.sh, serve-here vs Apache mod_dav_fs; T1-T2: resumable uploads,
+#                bench/tus.sh, a 1 GiB tus upload beside the same PUT, and one resumed after a cut);
 #                add Z1 for folders as zip (bench/zip.sh, serve-here only), W1 for --workers (bench/workers.sh),
 #                L1 for a 100,000-entry folder's first page (bench/huge.sh). Spaces or commas. Without any of
 #                the table's scenarios (S1-S6, C1, C2, MEM, U1) no server is started for the table: e.g.
-#                SCENARIOS="H1 H2 H3" runs the H group alone, SCENARIOS="D1 D2 D3" the D group
+#                SCENARIOS="H1 H2 H3" runs the H group alone, SCENARIOS="D1 D2 D3" the D group, SCENARIOS="T1 T2" the T group
 #   DURATION     seconds per wrk run (4)          ROUNDS        wrk runs per scenario, median (3)
 #   WARMUP       seconds of unmeasured load before each scenario (1; 0 = none)
 #   CONNS        wrk connections (50)             LARGE_CONNS   for S3 (4)     LIST_CONNS  for S4 and C2 (10)
@@ -35,6 +36,7 @@
 #   SETTLE_MAX   max seconds to wait after a scenario until the server is idle again (30)
 #   H1_CONNS H1_STREAMS H2_CONNS H3_ROUNDS H3_H1_CONNS H_SERVERS  the H group's own knobs (bench/h2.sh)
 #   D1_CONNS D2_ROUNDS D2_TRANSFERS D2_MAX_TIME  the D group's own knobs (bench/dav.sh)
+#   T_MIB T_ROUNDS (ROUNDS) T_KINDS T_CHUNK T_CUT_MIB T_CUT_MODES T_MAX_TIME T_BUDGET  the T group's own knobs (bench/tus.sh)
 #   EXTRA_NAME / EXTRA_CMD  one more server, e.g. another build of serve-here; placeholders {ROOT} {PORT} {HOST}
 #   BENCH_WORK   fixtures and scratch (bench/.work)   PEERS_DIR (bench/.peers)   BUILD (1; 0 = skip npm run build)
 #
@@ -56,7 +58,7 @@ if [ -z "${SERVE_HERE_BENCH_WATCHDOG:-}" ]; then
 fi
 
 SERVERS="${SERVERS:-serve-here serve-here-nc serve-here-auth nginx node-floor node-floor-fresh python sirv http-server serve}"
-SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3 D1 D2 D3}"
+SCENARIOS="${SCENARIOS:-S1 S2 S3 S4 S5 S6 C1 C2 MEM U1 H1 H2 H3 D1 D2 D3 T1 T2}"
 SCENARIOS="${SCENARIOS//,/ }"
 # Variants of serve-here (another flag, same build) are measured only where the flag matters, and
 # without start-up or MEM runs, which keeps each one under a minute.
@@ -119,16 +121,18 @@ n_cpus=$(nproc)
 TABLE=""   # any of the table's scenarios: then every server in SERVERS is started (start-up, idle RSS, ...)
 H_SCENARIOS=""
 D_SCENARIOS=""
+T_SCENARIOS=""
 for sc in $SCENARIOS; do
   case $sc in
     S1|S2|S3|S4|S5|S6|C1|C2|MEM|U1) TABLE=1;;
     H1|H2|H3) H_SCENARIOS="$H_SCENARIOS $sc";;
     D1|D2|D3) D_SCENARIOS="$D_SCENARIOS $sc";;
+    T1|T2) T_SCENARIOS="$T_SCENARIOS $sc";;
     Z1|W1|L1) ;;
-    *) die "unknown scenario '$sc' (S1..S6, C1, C2, MEM, U1, H1..H3, D1..D3, Z1, W1, L1)";;
+    *) die "unknown scenario '$sc' (S1..S6, C1, C2, MEM, U1, H1..H3, D1..D3, T1, T2, Z1, W1, L1)";;
   esac
 done
-[ -n "$TABLE" ] || SERVERS=""   # only groups with sections of their own (H, D, Z1, W1, L1): no table
+[ -n "$TABLE" ] || SERVERS=""   # only groups with sections of their own (H, D, T, Z1, W1, L1): no table
 [ -n "$H_SCENARIOS" ] && { command -v h2load >/dev/null || die "h2load missing (bench/setup.sh installs nghttp2-client)"; }
 [ -n "$D_SCENARIOS" ] && { command -v rclone >/dev/null || die "rclone missing (bench/setup.sh installs it)"; }
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || die "SERVER_CPU and LOAD_CPU must differ"
@@ -640,11 +644,19 @@ if [ -n "$D_SCENARIOS" ]; then
     timeout -k 10 $(( 300 + 4 * (WARMUP + (ROUNDS + 1) * (DURATION + 35)) + 2 * (${D2_ROUNDS:-3} + 1) * (${D2_MAX_TIME:-180} + 15) )) bash "$BENCH_DIR/dav.sh" 2> "$RAW/logs/dav.log" \
     || printf '_\tnote\tthe D group failed (see logs/dav.log)\n' >> "$RAW/dav.tsv"; fi
 fi
+# T1-T2 (resumable uploads, tus) start their own serve-here and print a section of their own.
+if [ -n "$T_SCENARIOS" ]; then
+  if over_budget; then echo "T skipped: MAX_SECONDS budget spent" > "$RAW/tus.md"
+  else wait_quiet; T_RAW="$RAW" T_SCENARIOS="${T_SCENARIOS# }" T_ROUNDS="${T_ROUNDS:-$ROUNDS}" BENCH_WORK="$BENCH_WORK" NODE_BIN="$NODE_BIN" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" \
+    QUIET_CORES="$QUIET_CORES" T_PORT=$((BASE_PORT + 60)) T_BUDGET="${T_BUDGET:-900}" \
+    timeout -k 10 $(( ${T_BUDGET:-900} + 30 )) bash "$BENCH_DIR/tus.sh" > "$RAW/tus.md" 2> "$RAW/logs/tus.log" || echo "The T group failed (see logs/tus.log)" >> "$RAW/tus.md"; fi
+fi
 meta elapsed_s "$(elapsed)"
 "$PY_BIN" "$BENCH_DIR/report.py" "$RAW" > "$SUMMARY" || die "report failed"
 [ -f "$RAW/zip.md" ] && { echo; cat "$RAW/zip.md"; } >> "$SUMMARY"
 [ -f "$RAW/workers.md" ] && { echo; cat "$RAW/workers.md"; } >> "$SUMMARY"
 [ -f "$RAW/huge.md" ] && { echo; cat "$RAW/huge.md"; } >> "$SUMMARY"
+[ -f "$RAW/tus.md" ] && { echo; cat "$RAW/tus.md"; } >> "$SUMMARY"
 cp "$SUMMARY" "$RAW/summary.md"
 cat "$SUMMARY"
 echo
