@@ -165,7 +165,7 @@ export function closingIfLargeUnread(req: ServedRequest, reply: Reply): Reply {
 const SMALL_UNREAD_BODY = 64 * 1024;
 
 /** Whether a body follows the head (RFC 9112 §6.3): a length above zero, or chunks. */
-function announcesBody(req: ServedRequest): boolean {
+export function announcesBody(req: ServedRequest): boolean {
   const length = req.headers["content-length"];
   return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }

@@ -27,7 +27,7 @@ import { contentTypeFor, etagOf } from "./files.js";
 import { eachFolderName, locate, locateEntry, pathInFolder, type Found } from "./locate.js";
 import { isCrossSite } from "./origin.js";
 import { DAV_READ_METHODS, type Policy, type UploadRules } from "./policy.js";
-import { closingIfUnread, emptyReply, errorPage, type Reply, type ServedRequest } from "./reply.js";
+import { announcesBody, closingIfUnread, emptyReply, errorPage, type Reply, type ServedRequest } from "./reply.js";
 import { DOT, resolveTargetPath, resolveWriteTarget } from "./target.js";
 import { guardedBody, replyForWriteFailure, writableFolder, WriteRefusal, type Placeholders } from "./writes.js";
 
@@ -697,11 +697,6 @@ function overwriteOf(req: ServedRequest): boolean {
   if (value === undefined || value === "T") return true;
   if (value === "F") return false;
   throw new WriteRefusal(400, "Overwrite is neither T nor F");
-}
-
-function announcesBody(req: ServedRequest): boolean {
-  const length = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
 /** The request body as XML, or null when there is none; at most MAX_XML_BODY bytes (else 413, unread when the length says so). */

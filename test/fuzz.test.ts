@@ -37,7 +37,7 @@ import net from "node:net";
 import path from "node:path";
 import { test, type TestContext } from "node:test";
 import zlib from "node:zlib";
-import { eventually, openDescriptorCount, startCli, suiteSeed, tempDir, type RunningCli } from "./helpers.js";
+import { eventually, openDescriptorCount, Rng, startCli, suiteSeed, tempDir, type RunningCli } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -72,51 +72,6 @@ const KNOWN_STATUSES = new Set([100, 200, 204, 206, 207, 301, 304, 400, 403, 404
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
 // ---------------------------------------------------------------------------------------------
-
-/** mulberry32: small, fast, good enough to pick requests, and the same on every machine. */
-class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** 0 ≤ n < max */
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-  /** min ≤ n ≤ max */
-  between(min: number, max: number): number {
-    return min + this.int(max - min + 1);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    const item = items[this.int(items.length)];
-    if (item === undefined) throw new Error("pick from an empty list");
-    return item;
-  }
-  /** Picks by weight: `[[weight, value], ...]`. */
-  weighted<T>(table: ReadonlyArray<readonly [number, T]>): T {
-    const total = table.reduce((sum, [w]) => sum + w, 0);
-    let r = this.next() * total;
-    for (const [w, value] of table) {
-      if ((r -= w) < 0) return value;
-    }
-    return table[table.length - 1]![1];
-  }
-  string(length: number, alphabet: string): string {
-    let out = "";
-    for (let i = 0; i < length; i++) out += alphabet[this.int(alphabet.length)];
-    return out;
-  }
-}
 
 /** A job's own seed, from the run's seed and the job's number (murmur3's finaliser). */
 function jobSeed(seed: number, index: number): number {

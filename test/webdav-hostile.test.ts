@@ -26,7 +26,7 @@ import path from "node:path";
 import { test, type TestContext } from "node:test";
 import { selfSignedCertificate } from "../src/cert.js";
 import type { ServerOptions } from "../src/server.js";
-import { eventually, openDescriptorCount, rawRequest, residentBytes, serve, startCli, suiteSeed, tempDir, type RawResponse } from "./helpers.js";
+import { eventually, openDescriptorCount, rawRequest, type RawResponse, residentBytes, Rng, serve, startCli, suiteSeed, tempDir } from "./helpers.js";
 
 /** Random per run: it can only appear in an answer by being read from the file that holds it. */
 const TOKEN = randomBytes(8).toString("hex");
@@ -646,27 +646,6 @@ test("--trust-proxy: a Destination naming the proxy's public origin is this serv
 
 /** `DAV_HOSTILE_ROUNDS=40`: more rounds than the default 3. A seed replays the requests each client sends, not how they interleave. */
 const RUN = suiteSeed("DAV_HOSTILE_SEED", "webdav-hostile.test.js", ["DAV_HOSTILE_ROUNDS"]);
-
-/** mulberry32, as in fuzz.test.ts: the same choices on every machine for a seed. */
-class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-}
 
 const CLIENTS = 20;
 const ROUNDS = process.env.DAV_HOSTILE_ROUNDS ? Math.max(1, Number(process.env.DAV_HOSTILE_ROUNDS)) : 3;
