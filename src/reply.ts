@@ -7,9 +7,9 @@ import { close, read } from "node:fs";
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Http2ServerResponse, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
-import { pipeline, Readable } from "node:stream";
+import { pipeline, Readable, Transform } from "node:stream";
 import type { Http2Request } from "./http2-request.js";
-import { PAGE_CSP, type Policy } from "./policy.js";
+import { HTTP2_MAX_WRITE, PAGE_CSP, type Policy } from "./policy.js";
 
 /** What the reply writer needs of the policy: the headers every reply carries. */
 export type EdgePolicy = Pick<Policy, "edgeHeaders" | "userHeaderNames">;
@@ -212,10 +212,7 @@ class FileShrankError extends Error {
 
 /** Large enough that a big file moves in few reads and writes; small enough for many at once. */
 const READ_CHUNK = 512 * 1024;
-/**
- * On HTTP/2, what is read ahead is queued on the stream and counted against the session's memory;
- * smaller pieces keep what a cancelled stream leaves queued small (multipart ranges; compressors).
- */
+/** On HTTP/2, a file is read 64 KiB at a time and each read handed to the stream in HTTP2_MAX_WRITE pieces. */
 const HTTP2_READ_CHUNK = 64 * 1024;
 
 /**
@@ -233,6 +230,8 @@ class FileBodyStream extends Readable {
     private readonly pieces: readonly Piece[],
     private readonly progress: Progress,
     private readonly chunk = READ_CHUNK,
+    /** The most pushed at once: each read is pushed in pieces of at most this. */
+    private readonly most = chunk,
   ) {
     super({ highWaterMark: chunk });
     this.position = this.rangeStart();
@@ -254,7 +253,7 @@ class FileBodyStream extends Readable {
     if (Buffer.isBuffer(piece)) {
       this.advance();
       this.progress.bytes += piece.length;
-      return void this.push(piece);
+      return this.pushInPieces(piece);
     }
     const want = Math.min(this.chunk, piece.end - this.position + 1);
     read(this.fd, Buffer.allocUnsafe(want), 0, want, this.position, (error, bytesRead, buffer) => {
@@ -263,8 +262,13 @@ class FileBodyStream extends Readable {
       this.position += bytesRead;
       if (this.position > piece.end) this.advance();
       this.progress.bytes += bytesRead;
-      this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+      this.pushInPieces(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
     });
+  }
+
+  private pushInPieces(data: Buffer): void {
+    if (data.length <= this.most) return void this.push(data);
+    for (let at = 0; at < data.length; at += this.most) this.push(data.subarray(at, at + this.most));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -326,25 +330,41 @@ export function sendReply(req: ServedRequest, res: ServedResponse, reply: Reply,
 
 /** A file's pieces or another stream's bytes into the response, with backpressure; a client that leaves or a file that shrinks ends it quietly. */
 function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: ServedResponse, progress: Progress, resolve: () => void, reject: (error: unknown) => void): void {
-  const chunk = isHttp2Stream(res) ? HTTP2_READ_CHUNK : READ_CHUNK;
-  const source = body.kind === "file" ? new FileBodyStream(body.fd, body.pieces, progress, chunk) : counted(body.open((note) => (progress.note = note)), progress);
-  pipeline(source, res, (error) => {
+  const http2 = isHttp2Stream(res);
+  const source =
+    body.kind === "file"
+      ? new FileBodyStream(body.fd, body.pieces, progress, http2 ? HTTP2_READ_CHUNK : READ_CHUNK, http2 ? HTTP2_MAX_WRITE : undefined)
+      : counted(body.open((note) => (progress.note = note)), progress);
+  const done = (error: Error | null | undefined) => {
     const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
     if (!error || clientLeft || error instanceof FileShrankError) resolve();
     else reject(error);
+  };
+  if (http2 && body.kind === "stream") pipeline(source, inPieces(HTTP2_MAX_WRITE), res, done);
+  else pipeline(source, res, done);
+}
+
+/** Passes bytes on in pieces of at most `most` (a compressor's or an archive's output, for an HTTP/2 stream). */
+function inPieces(most: number): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      for (let at = 0; at < chunk.length; at += most) this.push(chunk.subarray(at, at + most));
+      callback();
+    },
   });
 }
 
 /**
- * A reply on an HTTP/2 stream, by node:http2's stream API: headers and small bodies with
- * `respond` and `end`, streamed bodies in HTTP2_READ_CHUNK writes with backpressure.
+ * A reply on an HTTP/2 stream, by node:http2's stream API: headers and bodies of bytes with
+ * `respond` and `end`, streamed bodies with backpressure; every write at most HTTP2_MAX_WRITE
+ * (policy.ts says why).
  *
  * Files do not go out by `respondWithFD`, though it would keep their bytes out of JavaScript: on
  * Node 20 and on Node 24 (22 not seen) the server process dies of SIGSEGV when clients with a
  * browser's flow-control windows (6 MiB a stream) cancel such streams, two clients at once, after
  * a few hundred cancels; a bare node:http2 server does the same (issue 17). Small writes keep what
  * a cancelled stream leaves counted against the session's memory small, and tls.ts ends a session
- * whose client keeps cancelling before Node would refuse its streams.
+ * gracefully before what is left counted could make Node refuse its streams.
  */
 function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, body: Body, progress: Progress): Promise<void> | undefined {
   if (req.method === "HEAD" || body.kind === "empty") {
@@ -354,7 +374,12 @@ function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: Ou
   if (body.kind === "bytes") {
     progress.bytes = body.data.length;
     stream.respond(headers);
-    return void stream.end(body.data);
+    // Handed over in pieces: the stream keeps the rest in its own buffer, uncounted, and passes
+    // one piece at a time on as nghttp2 takes the one before.
+    const data = body.data;
+    let at = 0;
+    for (; data.length - at > HTTP2_MAX_WRITE; at += HTTP2_MAX_WRITE) stream.write(data.subarray(at, at + HTTP2_MAX_WRITE));
+    return void stream.end(data.subarray(at));
   }
   return new Promise((resolve, reject) => {
     // A client can reset a stream in the same read that opened it: CVE-2023-44487's pattern opens

@@ -12,6 +12,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import http2, { type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import net, { type Socket } from "node:net";
 import type { Handler } from "./options.js";
+import { HTTP2_MAX_WRITE } from "./policy.js";
 
 /** A PEM certificate (its chain may follow it) and its private key. */
 export interface TlsCertificate {
@@ -58,26 +59,34 @@ const TLS_HANDSHAKE = 0x16;
 const MAX_CONCURRENT_STREAMS = 100;
 
 /**
- * Streams a client may reset (cancel) on one session before it is ended gracefully: GOAWAY lets
- * its open streams finish, and a browser sends what comes next on a new connection. Two limits
- * call for it.
+ * A browser resets (cancels) streams as a matter of course: a `<video>` seek, a page left while its
+ * images load. Two limits can end a session for it, and the session is ended gracefully before
+ * either does: GOAWAY lets its open streams finish, and a browser sends what comes next on a new
+ * connection. Short of them, one connection serves however many streams its client cancels.
  *
- * - nghttp2's own, against CVE-2023-44487 (rapid reset): a bucket of 1,000 resets that refills at
- *   33 a second. Past it nghttp2 ends the session at once, failing every stream still open on it
- *   (INTERNAL_ERROR), and Node reports the session broken. We end it first, while more resets are
- *   left than the streams a session may have open (once GOAWAY is out, no new stream can add one).
- * - Node's memory accounting: it does not give back all the session memory a stream held when the
- *   client resets it (a `<video>` seek, a page left while its images load), and once the sum
- *   passes `maxSessionMemory` it refuses every new stream of the session with ENHANCE_YOUR_CALM,
- *   for good (issue 17, downloads cancelled at their first bytes, five at a time: on Node 20 after
- *   250–265 with 64 KiB writes, after 25 with 512 KiB ones; on Node 24 after about 350 with 64 KiB
- *   writes and a browser's flow-control windows, two clients at once). So a session ends after 50
- *   resets, five times short of the soonest.
+ * - Node's memory accounting (`maxSessionMemory`). A reset stream can leave up to HTTP2_MAX_WRITE
+ *   counted against its session that is no longer held (policy.ts says why), and once the count
+ *   passes the limit Node refuses every new stream with ENHANCE_YOUR_CALM, for good. So the limit
+ *   is raised from Node's 10 MB to 64 MB, what a session's resets may have left counted is added up
+ *   (what was still queued when the reset came, or HTTP2_MAX_WRITE when that cannot be seen), and
+ *   the session ends when that reaches half of it: 32 MB stay for what the session really holds.
+ * - nghttp2's limit against CVE-2023-44487 (rapid reset): a bucket of resets that refills at a rate,
+ *   past which nghttp2 ends the session at once (INTERNAL_ERROR, every stream on it failed). Its
+ *   default, 1,000 refilled at 33 a second, is passed by 1,000 downloads cancelled five at a time
+ *   (a second or two). Node 22 and later let a server set it (`streamResetBurst`, `streamResetRate`),
+ *   so there it is made ten times larger, and the default applies, here, to what rapid reset sends:
+ *   streams reset before their answer began. One reset after its answer began has cost the server a
+ *   small answer. Node 20 takes no such setting, and its own default applies to every reset.
+ *   A session is ended while more resets are left than the streams it may have open (once GOAWAY
+ *   is out, no new stream can add one).
  */
-const RESET_BURST = 1000;
-const RESET_REFILL_PER_SECOND = 33;
+const MAX_SESSION_MEMORY_MB = 64;
+/** Node counts `maxSessionMemory` in units of 1,000,000 bytes. */
+const LEFT_COUNTED_AT_GOAWAY = (MAX_SESSION_MEMORY_MB * 1_000_000) / 2;
+const RESET_LIMIT_SETTABLE = Number(process.versions.node.split(".")[0]) >= 22;
+const NGHTTP2_RESET_LIMIT = { burst: 1000, perSecond: 33 };
+const RAISED_RESET_LIMIT = { burst: 10_000, perSecond: 330 };
 const RESETS_LEFT_AT_GOAWAY = 2 * MAX_CONCURRENT_STREAMS;
-const RESETS_BEFORE_GOAWAY = 50;
 
 export function createTlsListener(handler: Handler, certificate: TlsCertificate, timeouts: Timeouts, serveHttp1: ServeHttp1): TlsListener {
   const secure = withHttp1Handling(
@@ -87,6 +96,9 @@ export function createTlsListener(handler: Handler, certificate: TlsCertificate,
       // A handshake that never finishes is a request head that never arrives.
       handshakeTimeout: timeouts.headersMs,
       settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      // Node 22+ only (Node 20 ignores them); not in every @types/node.
+      ...(RESET_LIMIT_SETTABLE ? { streamResetBurst: RAISED_RESET_LIMIT.burst, streamResetRate: RAISED_RESET_LIMIT.perSecond } : {}),
     }),
   );
   // Read when the server starts listening: node:http2 takes no such option.
@@ -184,27 +196,26 @@ function withHttp1Handling(server: Http2SecureServer): Http1CapableSecureServer 
  *   whose HEADERS came last, so a stream named there and not yet shown is a block still arriving
  *   (and nothing else may come on the connection between its frames: RFC 9113 §4.3). It is checked
  *   as node:http checks HTTP/1 heads, every `checkEveryMs` while streams are open.
- * - Resets: a session whose client has reset too many streams is closed with GOAWAY (see
- *   RESET_BURST above).
+ * - Resets: a session is closed with GOAWAY before its resets would make Node refuse its streams
+ *   or nghttp2 end it (see MAX_SESSION_MEMORY_MB above).
  */
 function watchStreams(session: ServerHttp2Session, timeouts: Timeouts): void {
   let open = 0;
   let shown = 0;
   let blockSince: number | null = null;
   let checking: NodeJS.Timeout | undefined;
-  let resets = 0;
-  let resetsLeft = RESET_BURST;
-  let countedAt = performance.now();
+  const resetLimit = new ResetBucket(RESET_LIMIT_SETTABLE ? RAISED_RESET_LIMIT : NGHTTP2_RESET_LIMIT);
+  const unansweredResetLimit = new ResetBucket(NGHTTP2_RESET_LIMIT);
+  let leftCounted = 0;
   const expire = () => {
     session.close();
     setTimeout(() => session.destroy(), timeouts.lingerMs).unref();
   };
-  /** One more reset, counted as nghttp2 counts it; true when the session should end now. */
-  const resetTooMany = (): boolean => {
-    const now = performance.now();
-    resetsLeft = Math.min(RESET_BURST, resetsLeft + ((now - countedAt) / 1000) * RESET_REFILL_PER_SECOND) - 1;
-    countedAt = now;
-    return ++resets >= RESETS_BEFORE_GOAWAY || resetsLeft <= RESETS_LEFT_AT_GOAWAY;
+  /** One more reset stream, which may have left `counted` bytes counted; true when the session should end now. */
+  const resetTooMany = (answered: boolean, counted: number): boolean => {
+    leftCounted += counted;
+    const lastOfBurst = resetLimit.take() || (!answered && RESET_LIMIT_SETTABLE && unansweredResetLimit.take());
+    return lastOfBurst || leftCounted >= LEFT_COUNTED_AT_GOAWAY;
   };
   const checkHeaderBlock = () => {
     if (session.closed || session.destroyed) return;
@@ -218,8 +229,13 @@ function watchStreams(session: ServerHttp2Session, timeouts: Timeouts): void {
     shown = Math.max(shown, stream.id!);
     if (open++ === 0) checking = setInterval(checkHeaderBlock, timeouts.checkEveryMs).unref();
     clearTimeout(timer);
+    // 'aborted' comes as the stream is reset while its answer is still being written, before
+    // node:http2 drops the write in flight: bufferSize less what the stream itself still buffers is
+    // that write's bytes not yet done, which include what nghttp2 had not yet cut into frames.
+    let leftQueued: number | null = null;
+    stream.once("aborted", () => void (leftQueued = Math.min(HTTP2_MAX_WRITE, Math.max(0, stream.bufferSize - stream.writableLength))));
     stream.once("close", () => {
-      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !session.closed && resetTooMany()) session.close();
+      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !session.closed && resetTooMany(stream.headersSent, leftQueued ?? HTTP2_MAX_WRITE)) session.close();
       if (--open > 0) return;
       clearInterval(checking);
       if (!session.closed) timer = setTimeout(expire, timeouts.keepAliveMs);
@@ -229,4 +245,22 @@ function watchStreams(session: ServerHttp2Session, timeouts: Timeouts): void {
     clearTimeout(timer);
     clearInterval(checking);
   });
+}
+
+/** A bucket of resets that refills at a steady rate, as nghttp2 keeps its own. */
+class ResetBucket {
+  private left: number;
+  private countedAt = performance.now();
+
+  constructor(private readonly limit: { burst: number; perSecond: number }) {
+    this.left = limit.burst;
+  }
+
+  /** Takes one reset; true once what is left is down to RESETS_LEFT_AT_GOAWAY. */
+  take(): boolean {
+    const now = performance.now();
+    this.left = Math.min(this.limit.burst, this.left + ((now - this.countedAt) / 1000) * this.limit.perSecond) - 1;
+    this.countedAt = now;
+    return this.left <= RESETS_LEFT_AT_GOAWAY;
+  }
 }

@@ -68,6 +68,15 @@ function getHeaderBlock(target: string, authority: string): Buffer {
 }
 
 /** The frame types in bytes an HTTP/2 server sent (after its first SETTINGS, frames only). */
+/** The error codes of the GOAWAY frames among the frames received (RFC 9113 §6.8: after the last stream's id). */
+function goawayCodes(received: Buffer): number[] {
+  const codes: number[] = [];
+  for (let offset = 0; offset + 9 <= received.length; offset += 9 + received.readUIntBE(offset, 3)) {
+    if (received[offset + 3] === GOAWAY && offset + 17 <= received.length) codes.push(received.readUInt32BE(offset + 13));
+  }
+  return codes;
+}
+
 function frameTypes(received: Buffer): number[] {
   const types: number[] = [];
   for (let offset = 0; offset + 9 <= received.length; offset += 9 + received.readUIntBE(offset, 3)) types.push(received[offset + 3]!);
@@ -244,7 +253,7 @@ describe("HTTPS and HTTP/2 under misbehaving clients", { concurrency: true }, ()
     await attackerClosed; // Node's mitigation ends a session that resets streams this fast, with GOAWAY
     const types = frameTypes(received);
     const after = residentBytes(pid);
-    console.log(`# rapid reset: ${sent} streams opened and reset; ${types.length} frames back (GOAWAY: ${types.filter((type) => type === GOAWAY).length}); server RSS ${(before / 2 ** 20).toFixed(1)} MiB before, ${(after / 2 ** 20).toFixed(1)} MiB after`);
+    console.log(`# rapid reset: ${sent} streams opened and reset; ${types.length} frames back (GOAWAY: ${types.filter((type) => type === GOAWAY).length}, error codes ${goawayCodes(received).join(", ")}); server RSS ${(before / 2 ** 20).toFixed(1)} MiB before, ${(after / 2 ** 20).toFixed(1)} MiB after`);
     assert.ok(types.includes(GOAWAY), "the server ended the attacking session with GOAWAY");
     assert.ok(after - before < 128 * 2 ** 20, `server RSS grew by ${((after - before) / 2 ** 20).toFixed(1)} MiB`);
     await eventually(() => descriptorsOn(path.join(root, "big.bin"), pid) === 0, "no descriptor of the file is left open in the server");
