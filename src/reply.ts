@@ -212,8 +212,6 @@ class FileShrankError extends Error {
 
 /** Large enough that a big file moves in few reads and writes; small enough for many at once. */
 const READ_CHUNK = 512 * 1024;
-/** On HTTP/2, a file is read 64 KiB at a time and each read handed to the stream in HTTP2_MAX_WRITE pieces. */
-const HTTP2_READ_CHUNK = 64 * 1024;
 
 /**
  * Streams a file body from its descriptor, one chunk per read, so memory stays flat whatever the
@@ -230,8 +228,6 @@ class FileBodyStream extends Readable {
     private readonly pieces: readonly Piece[],
     private readonly progress: Progress,
     private readonly chunk = READ_CHUNK,
-    /** The most pushed at once: each read is pushed in pieces of at most this. */
-    private readonly most = chunk,
   ) {
     super({ highWaterMark: chunk });
     this.position = this.rangeStart();
@@ -253,7 +249,7 @@ class FileBodyStream extends Readable {
     if (Buffer.isBuffer(piece)) {
       this.advance();
       this.progress.bytes += piece.length;
-      return this.pushInPieces(piece);
+      return void this.push(piece);
     }
     const want = Math.min(this.chunk, piece.end - this.position + 1);
     read(this.fd, Buffer.allocUnsafe(want), 0, want, this.position, (error, bytesRead, buffer) => {
@@ -262,13 +258,8 @@ class FileBodyStream extends Readable {
       this.position += bytesRead;
       if (this.position > piece.end) this.advance();
       this.progress.bytes += bytesRead;
-      this.pushInPieces(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+      this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
     });
-  }
-
-  private pushInPieces(data: Buffer): void {
-    if (data.length <= this.most) return void this.push(data);
-    for (let at = 0; at < data.length; at += this.most) this.push(data.subarray(at, at + this.most));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -333,7 +324,7 @@ function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: Serve
   const http2 = isHttp2Stream(res);
   const source =
     body.kind === "file"
-      ? new FileBodyStream(body.fd, body.pieces, progress, http2 ? HTTP2_READ_CHUNK : READ_CHUNK, http2 ? HTTP2_MAX_WRITE : undefined)
+      ? new FileBodyStream(body.fd, body.pieces, progress, http2 ? HTTP2_MAX_WRITE : READ_CHUNK)
       : counted(body.open((note) => (progress.note = note)), progress);
   const done = (error: Error | null | undefined) => {
     const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
@@ -344,7 +335,7 @@ function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: Serve
   else pipeline(source, res, done);
 }
 
-/** Passes bytes on in pieces of at most `most` (a compressor's or an archive's output, for an HTTP/2 stream). */
+/** Passes bytes on in pieces of at most `most` (an archive's output, for an HTTP/2 stream). */
 function inPieces(most: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -355,15 +346,15 @@ function inPieces(most: number): Transform {
 }
 
 /**
- * A reply on an HTTP/2 stream, by node:http2's stream API: headers and bodies of bytes with
- * `respond` and `end`, streamed bodies with backpressure; every write at most HTTP2_MAX_WRITE
- * (policy.ts says why).
+ * A reply on an HTTP/2 stream, by node:http2's stream API: headers and small bodies of bytes with
+ * `respond` and `end`, the rest streamed with backpressure, one write at a time of at most
+ * HTTP2_MAX_WRITE (policy.ts says why).
  *
  * Files do not go out by `respondWithFD`, though it would keep their bytes out of JavaScript: on
  * Node 20 and on Node 24 (22 not seen) the server process dies of SIGSEGV when clients with a
  * browser's flow-control windows (6 MiB a stream) cancel such streams, two clients at once, after
- * a few hundred cancels; a bare node:http2 server does the same (issue 17). Small writes keep what
- * a cancelled stream leaves counted against the session's memory small, and tls.ts ends a session
+ * a few hundred cancels; a bare node:http2 server does the same (issue 17). Bounded writes bound
+ * what a cancelled stream leaves counted against the session's memory, and tls.ts ends a session
  * gracefully before what is left counted could make Node refuse its streams.
  */
 function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, body: Body, progress: Progress): Promise<void> | undefined {
@@ -371,15 +362,10 @@ function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: Ou
     release(body);
     return void stream.respond(headers, { endStream: true });
   }
-  if (body.kind === "bytes") {
+  if (body.kind === "bytes" && body.data.length <= HTTP2_MAX_WRITE) {
     progress.bytes = body.data.length;
     stream.respond(headers);
-    // Handed over in pieces: the stream keeps the rest in its own buffer, uncounted, and passes
-    // one piece at a time on as nghttp2 takes the one before.
-    const data = body.data;
-    let at = 0;
-    for (; data.length - at > HTTP2_MAX_WRITE; at += HTTP2_MAX_WRITE) stream.write(data.subarray(at, at + HTTP2_MAX_WRITE));
-    return void stream.end(data.subarray(at));
+    return void stream.end(body.data);
   }
   return new Promise((resolve, reject) => {
     // A client can reset a stream in the same read that opened it: CVE-2023-44487's pattern opens
@@ -388,9 +374,22 @@ function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: Ou
     setImmediate(() => {
       if (stream.destroyed) return resolve(release(body));
       stream.respond(headers);
-      streamBody(body, stream, progress, resolve, reject);
+      // Larger bytes (a big listing) go as a stream of pieces, written one at a time like a file's.
+      const streamed = body.kind === "bytes" ? piecesOf(body.data, HTTP2_MAX_WRITE) : body;
+      streamBody(streamed, stream, progress, resolve, reject);
     });
   });
+}
+
+/** Bytes as a stream body of pieces of at most `most`. */
+function piecesOf(data: Buffer, most: number): Extract<Body, { kind: "stream" }> {
+  return {
+    kind: "stream",
+    open: () => Readable.from((function* () {
+      for (let at = 0; at < data.length; at += most) yield data.subarray(at, at + most);
+    })(), { objectMode: false }),
+    release: () => {},
+  };
 }
 
 /** A stream whose bytes are added to `progress` as they pass (a file body counts its own). */

@@ -67,9 +67,12 @@ const MAX_CONCURRENT_STREAMS = 100;
  * - Node's memory accounting (`maxSessionMemory`). A reset stream can leave up to HTTP2_MAX_WRITE
  *   counted against its session that is no longer held (policy.ts says why), and once the count
  *   passes the limit Node refuses every new stream with ENHANCE_YOUR_CALM, for good. So the limit
- *   is raised from Node's 10 MB to 64 MB, what a session's resets may have left counted is added up
- *   (what was still queued when the reset came, or HTTP2_MAX_WRITE when that cannot be seen), and
- *   the session ends when that reaches half of it: 32 MB stay for what the session really holds.
+ *   is raised from Node's 10 MB to 128 MB, what a session's resets may have left counted is added
+ *   up (the write in flight when the reset came, or HTTP2_MAX_WRITE when that cannot be seen), and
+ *   the session ends when that reaches 96 MB: at least 1,400 cancels, and 32 MB stay for what the
+ *   session really holds (more than Node's default for all of it; what a session can really hold
+ *   is bounded before that by its 100 streams, one write each, flow-control windows and header
+ *   limits).
  * - nghttp2's limit against CVE-2023-44487 (rapid reset): a bucket of resets that refills at a rate,
  *   past which nghttp2 ends the session at once (INTERNAL_ERROR, every stream on it failed). Its
  *   default, 1,000 refilled at 33 a second, is passed by 1,000 downloads cancelled five at a time
@@ -80,9 +83,9 @@ const MAX_CONCURRENT_STREAMS = 100;
  *   A session is ended while more resets are left than the streams it may have open (once GOAWAY
  *   is out, no new stream can add one).
  */
-const MAX_SESSION_MEMORY_MB = 64;
+const MAX_SESSION_MEMORY_MB = 128;
 /** Node counts `maxSessionMemory` in units of 1,000,000 bytes. */
-const LEFT_COUNTED_AT_GOAWAY = (MAX_SESSION_MEMORY_MB * 1_000_000) / 2;
+const LEFT_COUNTED_AT_GOAWAY = (MAX_SESSION_MEMORY_MB - 32) * 1_000_000;
 const RESET_LIMIT_SETTABLE = Number(process.versions.node.split(".")[0]) >= 22;
 const NGHTTP2_RESET_LIMIT = { burst: 1000, perSecond: 33 };
 const RAISED_RESET_LIMIT = { burst: 10_000, perSecond: 330 };
@@ -231,11 +234,14 @@ function watchStreams(session: ServerHttp2Session, timeouts: Timeouts): void {
     clearTimeout(timer);
     // 'aborted' comes as the stream is reset while its answer is still being written, before
     // node:http2 drops the write in flight: bufferSize less what the stream itself still buffers is
-    // that write's bytes not yet done, which include what nghttp2 had not yet cut into frames.
+    // that write's bytes not yet done, which include what nghttp2 had not yet cut into frames. A
+    // stream reset after its last write was handed over shows no 'aborted': that write, if not yet
+    // done, is at most HTTP2_MAX_WRITE.
     let leftQueued: number | null = null;
-    stream.once("aborted", () => void (leftQueued = Math.min(HTTP2_MAX_WRITE, Math.max(0, stream.bufferSize - stream.writableLength))));
+    stream.once("aborted", () => void (leftQueued = Math.max(0, stream.bufferSize - stream.writableLength)));
     stream.once("close", () => {
-      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !session.closed && resetTooMany(stream.headersSent, leftQueued ?? HTTP2_MAX_WRITE)) session.close();
+      const counted = leftQueued ?? (stream.writableFinished ? 0 : HTTP2_MAX_WRITE);
+      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !session.closed && resetTooMany(stream.headersSent, counted)) session.close();
       if (--open > 0) return;
       clearInterval(checking);
       if (!session.closed) timer = setTimeout(expire, timeouts.keepAliveMs);

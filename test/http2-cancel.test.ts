@@ -201,7 +201,7 @@ describe("HTTP/2 downloads cancelled by the client", { concurrency: true }, () =
 
   it("3,000 downloads cancelled five at a time: none refused; where what the resets left counted nears Node's limit, a GOAWAY and a new session", async (t) => {
     // Past the 1,000 above, what each cancelled stream may leave counted against its session's
-    // memory adds up to what tls.ts ends a session for (32 MB, at most 16 KiB a reset) on Node 22
+    // memory adds up to what tls.ts ends a session for (96 MB, at most 64 KiB a reset) on Node 22
     // and later; had it been counted short, Node would refuse streams before that.
     const { origin, pid, big } = await startServing(t);
     await cancelDownloads(origin, 3000, 5);
