@@ -76,17 +76,19 @@ const MAX_CONCURRENT_STREAMS = 100;
  * - nghttp2's limit against CVE-2023-44487 (rapid reset): a bucket of resets that refills at a rate,
  *   past which nghttp2 ends the session at once (INTERNAL_ERROR, every stream on it failed). Its
  *   default, 1,000 refilled at 33 a second, is passed by 1,000 downloads cancelled five at a time
- *   (a second or two). Node 22 and later let a server set it (`streamResetBurst`, `streamResetRate`),
+ *   (a second or two). Node 22.10 and later let a server set it (`streamResetBurst`, `streamResetRate`),
  *   so there it is made ten times larger, and the default applies, here, to what rapid reset sends:
  *   streams reset before their answer began. One reset after its answer began has cost the server a
- *   small answer. Node 20 takes no such setting, and its own default applies to every reset.
+ *   small answer. Node 20 (and 22 before 22.10) takes no such setting; there its default applies to
+ *   every reset.
  *   A session is ended while more resets are left than the streams it may have open (once GOAWAY
  *   is out, no new stream can add one).
  */
 const MAX_SESSION_MEMORY_MB = 128;
 /** Node counts `maxSessionMemory` in units of 1,000,000 bytes. */
 const LEFT_COUNTED_AT_GOAWAY = (MAX_SESSION_MEMORY_MB - 32) * 1_000_000;
-const RESET_LIMIT_SETTABLE = Number(process.versions.node.split(".")[0]) >= 22;
+/** Node 22.10 and 23 added `streamResetBurst`/`streamResetRate`; an older Node ignores them. */
+const RESET_LIMIT_SETTABLE = nodeAtLeast(22, 10);
 const NGHTTP2_RESET_LIMIT = { burst: 1000, perSecond: 33 };
 const RAISED_RESET_LIMIT = { burst: 10_000, perSecond: 330 };
 const RESETS_LEFT_AT_GOAWAY = 2 * MAX_CONCURRENT_STREAMS;
@@ -100,7 +102,7 @@ export function createTlsListener(handler: Handler, certificate: TlsCertificate,
       handshakeTimeout: timeouts.headersMs,
       settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
-      // Node 22+ only (Node 20 ignores them); not in every @types/node.
+      // Node 22.10+ only (older ones ignore them); not in every @types/node.
       ...(RESET_LIMIT_SETTABLE ? { streamResetBurst: RAISED_RESET_LIMIT.burst, streamResetRate: RAISED_RESET_LIMIT.perSecond } : {}),
     }),
   );
@@ -265,4 +267,9 @@ class ResetBucket {
     this.countedAt = now;
     return this.left <= RESETS_LEFT_AT_GOAWAY;
   }
+}
+
+function nodeAtLeast(major: number, minor: number): boolean {
+  const [have, haveMinor] = process.versions.node.split(".").map(Number) as [number, number];
+  return have > major || (have === major && haveMinor >= minor);
 }

@@ -2,7 +2,7 @@
  * HTTP/2 downloads cancelled by the client, as a browser cancels them on every `<video>` seek and
  * every page left while its images load, on one connection it keeps using: no stream is ever
  * refused (RST_STREAM ENHANCE_YOUR_CALM), files are served whole afterwards, descriptors are given
- * back, the server's memory comes back down and its process stays up. On Node 22 and later the one
+ * back, the server's memory comes back down and its process stays up. On Node 22.10 and later the one
  * connection serves throughout (no GOAWAY). On Node 20, whose nghttp2 limit on resets (1,000, then
  * 33 a second) cannot be raised, the server ends a session gracefully with GOAWAY before that limit
  * would end it abruptly (tls.ts), and the client goes on on a new one, as browsers do.
@@ -146,10 +146,12 @@ async function cancelDownloads(origin: Origin, count: number, atOnce: number): P
   }
 }
 
-const RESET_LIMIT_SETTABLE = Number(process.versions.node.split(".")[0]) >= 22;
+/** Node 22.10 and later take tls.ts's raised reset limit (`streamResetBurst`). */
+const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
+const RESET_LIMIT_SETTABLE = major > 22 || (major === 22 && minor >= 10);
 
 /**
- * No stream refused; on Node 22 and later one session throughout, on Node 20 a new one only after
+ * No stream refused; on Node 22.10 and later one session throughout, on older ones a new one only after
  * a GOAWAY, which comes after about 800 quick cancels (nghttp2's 1,000 less the 200 tls.ts keeps).
  */
 function assertSessions(origin: Origin, cancels: number): void {
