@@ -212,6 +212,14 @@ class FileShrankError extends Error {
 
 /** Large enough that a big file moves in few reads and writes; small enough for many at once. */
 const READ_CHUNK = 512 * 1024;
+/**
+ * On HTTP/2 a file is read 256 KiB at a time and handed to the stream in HTTP2_MAX_WRITE pieces.
+ * Each read is a round trip through the thread pool, which on a busy core costs about 30 µs: with
+ * 64 KiB reads, 100 downloads of 1 MiB at once on one connection took 250-260 ms of server CPU,
+ * with 256 KiB 225 (Node 20) and 190 (Node 24), for about 50 MB more at the peak (a read waiting per
+ * stream). 512 KiB saved little more and doubled the peak.
+ */
+const HTTP2_READ_CHUNK = 256 * 1024;
 
 /**
  * Streams a file body from its descriptor, one chunk per read, so memory stays flat whatever the
@@ -228,6 +236,8 @@ class FileBodyStream extends Readable {
     private readonly pieces: readonly Piece[],
     private readonly progress: Progress,
     private readonly chunk = READ_CHUNK,
+    /** The most pushed at once (an HTTP/2 stream's write): each read is pushed in pieces of at most this. */
+    private readonly most = chunk,
   ) {
     super({ highWaterMark: chunk });
     this.position = this.rangeStart();
@@ -249,7 +259,7 @@ class FileBodyStream extends Readable {
     if (Buffer.isBuffer(piece)) {
       this.advance();
       this.progress.bytes += piece.length;
-      return void this.push(piece);
+      return this.pushInPieces(piece);
     }
     const want = Math.min(this.chunk, piece.end - this.position + 1);
     read(this.fd, Buffer.allocUnsafe(want), 0, want, this.position, (error, bytesRead, buffer) => {
@@ -258,8 +268,13 @@ class FileBodyStream extends Readable {
       this.position += bytesRead;
       if (this.position > piece.end) this.advance();
       this.progress.bytes += bytesRead;
-      this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+      this.pushInPieces(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
     });
+  }
+
+  private pushInPieces(data: Buffer): void {
+    if (data.length <= this.most) return void this.push(data);
+    for (let at = 0; at < data.length; at += this.most) this.push(data.subarray(at, at + this.most));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -324,7 +339,9 @@ function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: Serve
   const http2 = isHttp2Stream(res);
   const source =
     body.kind === "file"
-      ? new FileBodyStream(body.fd, body.pieces, progress, http2 ? HTTP2_MAX_WRITE : READ_CHUNK)
+      ? http2
+        ? new FileBodyStream(body.fd, body.pieces, progress, HTTP2_READ_CHUNK, HTTP2_MAX_WRITE)
+        : new FileBodyStream(body.fd, body.pieces, progress)
       : counted(body.open((note) => (progress.note = note)), progress);
   const done = (error: Error | null | undefined) => {
     const clientLeft = (error as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
