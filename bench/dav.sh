@@ -53,7 +53,6 @@ D2_TRANSFERS="${D2_TRANSFERS:-4}"
 D2_MAX_TIME="${D2_MAX_TIME:-180}"
 D2_FILES=1000
 D_PORT="${D_PORT:-18480}"
-QUIET_CORES="${QUIET_CORES:-0.15}"
 APACHE_BIN="${APACHE_BIN:-$(command -v apache2 || echo /usr/sbin/apache2)}"
 APACHE_MODULES="${APACHE_MODULES:-/usr/lib/apache2/modules}"
 ROOT="$BENCH_WORK/root"
@@ -69,9 +68,6 @@ OUT="$D_RAW/dav"
 mkdir -p "$OUT"
 : > "$D_RAW/dav.tsv"
 put() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$D_RAW/dav.tsv"; }
-# Test runs of the project's own suite (other engineers on this machine) disturb timings: each round
-# records whether one was running. The bracket keeps pgrep from matching a command line that quotes it.
-tests_running() { pgrep -f 'node --tes[t]' >/dev/null 2>&1; }
 
 for tool in wrk curl rclone taskset setsid python3; do
   command -v "$tool" >/dev/null || { log "dav.sh: $tool is needed (bash bench/setup.sh)"; put _ note "not run: $tool missing"; exit 1; }
@@ -215,32 +211,13 @@ put _ scenarios "$D_SCENARIOS"
 put _ src_bytes "$SRC_BYTES"
 
 # ---------------------------------------------------------------- measuring
-ns() { date +%s%N; }
-ticks_of() { python3 "$BENCH_DIR/cputicks.py" --only "$@" 2>/dev/null | awk '{print $1}'; }
 foreign_ticks() { python3 "$BENCH_DIR/cputicks.py" "$(ps -o sid= $$ | tr -d ' ')" "${SID[@]}" 2>/dev/null | awk '{print $1}'; }
-cores() { awk -v a="$1" -v b="$2" -v t0="$3" -v t1="$4" 'BEGIN{ d=(t1-t0)/1e9; if (a=="" || b=="" || d<=0) exit; printf "%.2f", (b-a)/100/d }'; }
 to_ms() {  # wrk latency like 512.00us, 12.34ms, 1.20s -> ms
   awk -v v="$1" 'BEGIN{ if (v=="") exit; n=v; sub(/[a-z]+$/, "", n); u=v; sub(/^[0-9.]+/, "", u);
     f=1; if(u=="us")f=0.001; else if(u=="s")f=1000; else if(u=="m")f=60000; printf "%.2f", n*f }'
 }
 median() { [ $# -gt 0 ] && median_of "$@"; }
 maxof() { printf '%s\n' "$@" | grep -v '^$' | sort -g | tail -1; }
-QUIET_WAIT="${QUIET_WAIT:-10}"; QUIET_TOTAL="${QUIET_TOTAL:-90}"; QUIET_SPENT=0
-# Before each scenario: wait (QUIET_WAIT s at most, QUIET_TOTAL s per run) until other processes use
-# less than QUIET_CORES; what they used during each round is recorded either way.
-wait_quiet() {
-  local start a b t0 t1 f
-  start=$(date +%s)
-  while :; do
-    a=$(foreign_ticks); t0=$(ns); sleep 1; b=$(foreign_ticks); t1=$(ns)
-    f=$(cores "$a" "$b" "$t0" "$t1")
-    awk -v f="${f:-0}" -v q="$QUIET_CORES" 'BEGIN{exit !(f < q)}' && break
-    if [ $(( $(date +%s) - start )) -ge "$QUIET_WAIT" ] || [ $(( QUIET_SPENT + $(date +%s) - start )) -ge "$QUIET_TOTAL" ]; then
-      log "  other load still ${f} cores; measuring anyway"; break; fi
-  done
-  QUIET_SPENT=$(( QUIET_SPENT + $(date +%s) - start ))
-  return 0
-}
 # the order of the servers in round $1: alternating, so that neither always goes first
 order_of() { if [ $(( $1 % 2 )) = 0 ]; then echo "${SERVERS[@]}"; else printf '%s\n' "${SERVERS[@]}" | tac | tr '\n' ' '; fi; }
 TESTS_SEEN=()   # scenario/round labels during which the project's test suite was running

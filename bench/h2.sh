@@ -43,7 +43,6 @@ H3_ROUNDS="${H3_ROUNDS:-5}"
 H3_H1_CONNS="${H3_H1_CONNS:-6}"
 H3_MAX_TIME="${H3_MAX_TIME:-60}"
 H_PORT="${H_PORT:-18490}"
-QUIET_CORES="${QUIET_CORES:-0.15}"
 CIPHER=TLS_AES_128_GCM_SHA256
 ROOT="$BENCH_WORK/root"
 HROOT="$BENCH_WORK/h2-root"
@@ -140,31 +139,12 @@ put _ settings "DURATION=${DURATION}s ROUNDS=$ROUNDS WARMUP=${WARMUP}s H1_CONNS=
 put _ scenarios "$H_SCENARIOS"
 
 # ---------------------------------------------------------------- measuring
-ns() { date +%s%N; }
-ticks_of() { python3 "$BENCH_DIR/cputicks.py" --only "$@" 2>/dev/null | awk '{print $1}'; }
 foreign_ticks() { python3 "$BENCH_DIR/cputicks.py" "$(ps -o sid= $$ | tr -d ' ')" "${SID[@]}" 2>/dev/null | awk '{print $1}'; }
-cores() { awk -v a="$1" -v b="$2" -v t0="$3" -v t1="$4" 'BEGIN{ d=(t1-t0)/1e9; if (a=="" || b=="" || d<=0) exit; printf "%.2f", (b-a)/100/d }'; }
 to_ms() {  # 1.45ms, 33us, 1.2s -> ms
   awk -v v="$1" 'BEGIN{ if (v=="") exit; n=v; sub(/[a-z]+$/, "", n); u=v; sub(/^[0-9.]+/, "", u);
     f=1; if(u=="us")f=0.001; else if(u=="s")f=1000; printf "%.3f", n*f }'
 }
 median() { [ $# -gt 0 ] && median_of "$@"; }
-QUIET_WAIT="${QUIET_WAIT:-10}"; QUIET_TOTAL="${QUIET_TOTAL:-90}"; QUIET_SPENT=0
-# Before each scenario: wait (QUIET_WAIT s at most, QUIET_TOTAL s per run) until other processes use
-# less than QUIET_CORES; what they used during each round is recorded either way.
-wait_quiet() {
-  local start a b t0 t1 f
-  start=$(date +%s)
-  while :; do
-    a=$(foreign_ticks); t0=$(ns); sleep 1; b=$(foreign_ticks); t1=$(ns)
-    f=$(cores "$a" "$b" "$t0" "$t1")
-    awk -v f="${f:-0}" -v q="$QUIET_CORES" 'BEGIN{exit !(f < q)}' && break
-    if [ $(( $(date +%s) - start )) -ge "$QUIET_WAIT" ] || [ $(( QUIET_SPENT + $(date +%s) - start )) -ge "$QUIET_TOTAL" ]; then
-      log "  other load still ${f} cores; measuring anyway"; break; fi
-  done
-  QUIET_SPENT=$(( QUIET_SPENT + $(date +%s) - start ))
-  return 0
-}
 maxof() { printf '%s\n' "$@" | grep -v '^$' | sort -g | tail -1; }
 
 # One h2load run against server $1, raw output to $2, h2load's arguments after; sets

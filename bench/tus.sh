@@ -53,8 +53,6 @@ T_CUT_MODES="${T_CUT_MODES:-close reset}"
 T_MAX_TIME="${T_MAX_TIME:-300}"
 T_PORT="${T_PORT:-18460}"
 T_BUDGET="${T_BUDGET:-900}"
-QUIET_CORES="${QUIET_CORES:-0.15}"
-QUIET_WAIT="${QUIET_WAIT:-10}"
 MIB=1048576
 SIZE=$((T_MIB * MIB))
 SRC="$BENCH_WORK/tus-${T_MIB}m.bin"
@@ -120,24 +118,7 @@ done
 log "  T  serve-here on :$T_PORT (${SRV_ARGV[*]})"
 
 # ---------------------------------------------------------------- measuring
-ns() { date +%s%N; }
-ticks_of() { python3 "$BENCH_DIR/cputicks.py" --only "$@" 2>/dev/null | awk '{print $1}'; }
 foreign_ticks() { python3 "$BENCH_DIR/cputicks.py" "$(ps -o sid= $$ | tr -d ' ')" "$SRV" 2>/dev/null | awk '{print $1}'; }
-cores() { awk -v a="$1" -v b="$2" -v t0="$3" -v t1="$4" 'BEGIN{ d=(t1-t0)/1e9; if (a=="" || b=="" || d<=0) exit; printf "%.2f", (b-a)/100/d }'; }
-# The project's test suite shares the machine's two cores; the bracket keeps pgrep from matching a
-# command line that quotes the pattern.
-tests_running() { pgrep -f 'node --tes[t]' >/dev/null 2>&1; }
-wait_quiet() {
-  local start a b t0 t1 f
-  start=$(date +%s)
-  while :; do
-    a=$(foreign_ticks); t0=$(ns); sleep 1; b=$(foreign_ticks); t1=$(ns)
-    f=$(cores "$a" "$b" "$t0" "$t1")
-    awk -v f="${f:-0}" -v q="$QUIET_CORES" 'BEGIN{exit !(f < q)}' && break
-    if [ $(( $(date +%s) - start )) -ge "$QUIET_WAIT" ]; then log "  other load still ${f} cores; measuring anyway"; break; fi
-  done
-  return 0
-}
 mibs_of() { awk -v m="$T_MIB" -v s="$1" 'BEGIN{ if (s > 0) printf "%.1f", m / s }'; }
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2], {}, {"d": d}); print("" if v is None else v)' "$@" 2>/dev/null; }
 # The median, with three decimals when it falls between two (common.sh's median_of keeps one).
