@@ -273,8 +273,7 @@ class FileBodyStream extends Readable {
   }
 
   private pushInPieces(data: Buffer): void {
-    if (data.length <= this.most) return void this.push(data);
-    for (let at = 0; at < data.length; at += this.most) this.push(data.subarray(at, at + this.most));
+    eachPiece(data, this.most, (piece) => this.push(piece));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -352,14 +351,20 @@ function streamBody(body: Extract<Body, { kind: "file" | "stream" }>, res: Serve
   else pipeline(source, res, done);
 }
 
-/** Passes bytes on in pieces of at most `most` (an archive's output, for an HTTP/2 stream). */
+/** Passes bytes on in pieces of at most `most` (an archive's output, or a large page, for an HTTP/2 stream). */
 function inPieces(most: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      for (let at = 0; at < chunk.length; at += most) this.push(chunk.subarray(at, at + most));
+      eachPiece(chunk, most, (piece) => this.push(piece));
       callback();
     },
   });
+}
+
+/** Hands `data` to `take` in pieces of at most `most` bytes (views, not copies). */
+function eachPiece(data: Buffer, most: number, take: (piece: Buffer) => void): void {
+  if (data.length <= most) return take(data);
+  for (let at = 0; at < data.length; at += most) take(data.subarray(at, at + most));
 }
 
 /**
@@ -391,22 +396,15 @@ function sendOnStream(req: ServedRequest, stream: ServerHttp2Stream, headers: Ou
     setImmediate(() => {
       if (stream.destroyed) return resolve(release(body));
       stream.respond(headers);
-      // Larger bytes (a big listing) go as a stream of pieces, written one at a time like a file's.
-      const streamed = body.kind === "bytes" ? piecesOf(body.data, HTTP2_MAX_WRITE) : body;
+      // Larger bytes (a big listing) are streamed, so they too are written a piece at a time.
+      const streamed = body.kind === "bytes" ? bytesAsStream(body.data) : body;
       streamBody(streamed, stream, progress, resolve, reject);
     });
   });
 }
 
-/** Bytes as a stream body of pieces of at most `most`. */
-function piecesOf(data: Buffer, most: number): Extract<Body, { kind: "stream" }> {
-  return {
-    kind: "stream",
-    open: () => Readable.from((function* () {
-      for (let at = 0; at < data.length; at += most) yield data.subarray(at, at + most);
-    })(), { objectMode: false }),
-    release: () => {},
-  };
+function bytesAsStream(data: Buffer): Extract<Body, { kind: "stream" }> {
+  return { kind: "stream", open: () => Readable.from([data], { objectMode: false }), release: () => {} };
 }
 
 /** A stream whose bytes are added to `progress` as they pass (a file body counts its own). */
