@@ -60,11 +60,21 @@ quiet = float(meta.get("quiet_cores", "0.15"))
 
 
 def num(server, key, scale=1.0):
-    v = R.get((server, key), "")
+    v = table_num(R, server, key)
+    return None if v is None else v * scale
+
+
+def table_num(table, server, key):
+    """A number from one of the tables read above (R, H, D), or None when it is missing or not one."""
     try:
-        return float(v) * scale
+        return float(table.get((server, key), ""))
     except ValueError:
         return None
+
+
+def quotient(a, b):
+    """a ÷ b to two places, "–" when either is missing."""
+    return f"{a / b:.2f}" if a is not None and b else "–"
 
 
 def fmt(v, kind):
@@ -176,13 +186,9 @@ def h2_section():
         sorted({k[0] for k in H if k[0] not in H_SERVERS and k[0] != "_"})
 
     def hnum(server, key):
-        try:
-            return float(H.get((server, key), ""))
-        except ValueError:
-            return None
+        return table_num(H, server, key)
 
-    def hratio(a, b):
-        return f"{a / b:.2f}" if a is not None and b else "–"
+    hratio = quotient
 
     h1 = f"{hset.get('H1_CONNS', '?')} connections × {hset.get('H1_STREAMS', '?')} streams"
     rows = [("H1", f"H1 1 KiB over h2, req/s ({h1})", "H1_rps", "int"),
@@ -307,13 +313,9 @@ def d_section():
     names = [n for n in D_SERVERS if any(k[0] == n for k in D)]
 
     def dnum(server, key):
-        try:
-            return float(D.get((server, key), ""))
-        except ValueError:
-            return None
+        return table_num(D, server, key)
 
-    def dratio(a, b):
-        return f"{a / b:.2f}" if a is not None and b else "–"
+    dratio = quotient
 
     conns, transfers = dset.get("D1_CONNS", "?"), dset.get("D2_TRANSFERS", "?")
     rows = [("D1", f"D1 `PROPFIND /many/`, `Depth: 1`, allprop: 1,000 files, req/s ({conns} connections)", "D1_rps", "sig"),
