@@ -16,6 +16,19 @@ log() { echo "$*" >&2; }
 # The median of the arguments (numbers), with one decimal when it falls between two.
 median_of() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if(NR%2) print a[(NR+1)/2]; else printf "%.1f\n",(a[NR/2]+a[NR/2+1])/2 }'; }
 
+# Ends every server the script started in a session of its own (SID: name → session id): TERM to
+# the whole session, up to 5 s for it to go, then KILL.
+stop_sessions() {
+  local name pid
+  for name in "${!SID[@]}"; do
+    pid=${SID[$name]}
+    kill -TERM -- "-$pid" 2>/dev/null
+    for _ in $(seq 1 50); do pgrep -s "$pid" >/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  done
+  SID=()
+}
+
 # ---------------------------------------------------------------- measuring beside other load
 # For the scripts that time servers against each other (dav.sh, h2.sh, tus.sh). Each defines
 # foreign_ticks: the CPU ticks of every process but its own and its servers'.

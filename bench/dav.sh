@@ -113,14 +113,7 @@ TMP="$(mktemp -d)"
 chmod 755 "$TMP"
 declare -A SID=() PORT=()
 stop_all() {
-  local name pid
-  for name in "${!SID[@]}"; do
-    pid=${SID[$name]}
-    kill -TERM -- "-$pid" 2>/dev/null
-    for _ in $(seq 1 50); do pgrep -s "$pid" >/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  done
-  SID=()
+  stop_sessions
   [ -f "$TMP/apache/error.log" ] && cp "$TMP/apache/error.log" "$OUT/apache-error.log"
   rm -rf "$TMP"
 }

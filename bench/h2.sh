@@ -77,14 +77,7 @@ find "$HROOT" -type f ! -perm 644 -exec chmod 644 {} +
 TMP="$(mktemp -d)"
 declare -A SID=() PORT=()
 stop_all() {
-  local name pid
-  for name in "${!SID[@]}"; do
-    pid=${SID[$name]}
-    kill -TERM -- "-$pid" 2>/dev/null
-    for _ in $(seq 1 50); do pgrep -s "$pid" >/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  done
-  SID=()
+  stop_sessions
   [ -f "$TMP/nginx/error.log" ] && cp "$TMP/nginx/error.log" "$OUT/nginx-error.log"
   rm -rf "$TMP"
 }
